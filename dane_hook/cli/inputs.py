@@ -1,0 +1,70 @@
+"""Arguments shared by the commands that read a chain and name endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dane_hook.chain import ServedChain, build_chain
+from dane_hook.errors import UsageError
+from dane_hook.keys import PublicKey
+from dane_hook.names import dns_names
+from dane_hook.sources.files import load_certificates, load_public_key
+from dane_hook.tlsa import PROTOCOLS, absolute_name, owner_name
+
+
+def add_chain_arguments(parser: argparse.ArgumentParser, *, chain_required: bool = False) -> None:
+    parser.add_argument("--cert", metavar="FILE", help="the certificate (PEM or DER)")
+    parser.add_argument(
+        "--chain",
+        metavar="FILE",
+        required=chain_required,
+        help="the chain as served (fullchain.pem): leaf and issuers, PEM, any order",
+    )
+    parser.add_argument(
+        "--key",
+        metavar="FILE",
+        help="the private key (or public key); only its public part is used",
+    )
+
+
+def add_owner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="the server's host name, e.g. mail.example.com")
+    parser.add_argument("--port", type=int, default=25, help="TCP port (default 25)")
+    parser.add_argument("--proto", default="tcp", choices=PROTOCOLS, help="default tcp")
+    parser.add_argument(
+        "--name", metavar="OWNER", help="the TLSA owner name itself, e.g. _25._tcp.mail.example.com"
+    )
+
+
+def read_chain(args: argparse.Namespace) -> tuple[ServedChain | None, PublicKey | None]:
+    """The served chain (None for a bare key) and the key, from --cert/--chain/--key."""
+    key = load_public_key(args.key) if args.key else None
+    files = [f for f in (args.cert, args.chain) if f]
+    if not files:
+        if key is None:
+            raise UsageError("give --cert, --chain or --key")
+        return None, key
+    certificates = [c for f in files for c in load_certificates(f)]
+    chain = build_chain(certificates, key, source=" + ".join(files))
+    for stray in chain.stray:
+        print(
+            "dane-hook: warning: not on the leaf's issuer path, ignored: "
+            f"{stray.subject.rfc4514_string()}",
+            file=sys.stderr,
+        )
+    return chain, key
+
+
+def owners(args: argparse.Namespace, chain: ServedChain | None) -> list[str]:
+    """TLSA owner names: --name, or --host/--port/--proto, or each DNS name of the leaf."""
+    if args.name and args.host:
+        raise UsageError("give --name or --host, not both")
+    if args.name:
+        return [absolute_name(args.name)]
+    if args.host:
+        return [owner_name(args.host, args.port, args.proto)]
+    if chain is None:
+        return []
+    hosts = [n for n in dns_names(chain.leaf) if not n.startswith("*.")]
+    return [owner_name(h, args.port, args.proto) for h in dict.fromkeys(hosts)]

@@ -1,0 +1,294 @@
+"""Is a chain authenticated by a TLSA RRset? Decided as OpenSSL's DANE verifier decides.
+
+OpenSSL's verifier (crypto/x509/x509_vfy.c: dane_verify, dane_match, check_dane_issuer,
+check_dane_pkeys) is what Postfix and Exim use, so its verdict is the reference here:
+- DANE-EE(3) is tried first against the leaf; names and dates are not checked (RFC 7672 §3.1.1).
+- DANE-TA(2) is matched against the issuers, lowest depth first; the first match ends the chain
+  and every certificate from the leaf up to and including it must be within its validity dates.
+- For one usage and selector only the strongest matching type present is used (RFC 7671 §9).
+- PKIX-TA(0) and PKIX-EE(1) are not used for SMTP (RFC 7672 §3.1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from dane_hook.chain import (
+    ServedChain,
+    is_valid_at,
+    issues,
+    not_after,
+    not_before,
+    signed_by,
+)
+from dane_hook.keys import PublicKey, checked_key
+from dane_hook.names import names_cover
+from dane_hook.records import associate, selected_bytes
+from dane_hook.tlsa import MATCHING_RANK, MatchingType, Selector, TLSARecord, Usage, unusable_reason
+
+
+class RecordStatus(str, Enum):
+    MATCHED = "matched"
+    """The record's data equals the leaf (usage 3) or a certificate or key on the path (usage 2)."""
+    NOT_MATCHED = "not-matched"
+    SUPERSEDED = "superseded"
+    """Usable, but a stronger matching type is present for its usage and selector (RFC 7671 §9)."""
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True)
+class RecordVerdict:
+    record: TLSARecord
+    status: RecordStatus
+    reason: str
+    depth: int | None = None
+    """Where it matched: 0 the leaf, 1 its issuer, ...; len(path) for an anchor not sent."""
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    authenticated: bool
+    reason: str
+    records: tuple[RecordVerdict, ...]
+    by: TLSARecord | None = None
+    """The record that authenticated the chain."""
+    depth: int | None = None
+    incomplete: tuple[tuple[int, int, int], ...] = field(default=())
+    """(usage, selector, mtype) combinations present that no record matches (RFC 7671 §8)."""
+
+    @property
+    def usable(self) -> tuple[RecordVerdict, ...]:
+        return tuple(v for v in self.records if v.status is not RecordStatus.UNUSABLE)
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """A DANE-TA(2) Full(0) record's own certificate or key: a trust anchor not sent."""
+
+    record: TLSARecord
+    certificate: x509.Certificate | None
+    key: PublicKey | None
+
+
+def _full_anchor(record: TLSARecord) -> tuple[_Anchor | None, str | None]:
+    """Parse a 2 0 0 / 2 1 0 record; OpenSSL refuses the record when this fails."""
+    if record.usage != Usage.DANE_TA or record.mtype != MatchingType.FULL:
+        return None, None
+    if record.selector == Selector.CERT:
+        try:
+            return _Anchor(record, x509.load_der_x509_certificate(record.data), None), None
+        except Exception:
+            return None, "the data is not a DER certificate"
+    try:
+        key = checked_key(serialization.load_der_public_key(record.data))
+    except Exception:
+        return None, "the data is not a DER public key"
+    return _Anchor(record, None, key), None
+
+
+def _digest_floor(records: Sequence[TLSARecord]) -> dict[tuple[int, int], int]:
+    """For each (usage, selector) the rank of the strongest matching type present."""
+    best: dict[tuple[int, int], int] = {}
+    for record in records:
+        rank = MATCHING_RANK[MatchingType(record.mtype)]
+        key = (record.usage, record.selector)
+        best[key] = max(best.get(key, 0), rank)
+    return best
+
+
+def _matches(record: TLSARecord, certificate: x509.Certificate) -> bool:
+    return associate(selected_bytes(certificate, record.selector), record.mtype) == record.data
+
+
+def authenticate(
+    chain: ServedChain,
+    records: Sequence[TLSARecord],
+    *,
+    host: str | None = None,
+    now: datetime | None = None,
+) -> MatchResult:
+    """Whether a DANE client accepts `chain` given the TLSA RRset `records`.
+
+    `host`, when given, is the name the client expects: a DANE-TA match then also needs the
+    leaf to carry it (RFC 7672 §3.2.3). DANE-EE ignores names and dates (RFC 7672 §3.1.1).
+    """
+    moment = now or datetime.now(timezone.utc)
+    path = chain.path
+    verdicts: dict[int, RecordVerdict] = {}
+    usable: list[tuple[int, TLSARecord]] = []
+    anchors: list[tuple[int, _Anchor]] = []
+    for index, record in enumerate(records):
+        why = unusable_reason(record)
+        anchor, bad = _full_anchor(record) if why is None else (None, None)
+        if bad is not None:
+            why = bad
+        if why is not None:
+            verdicts[index] = RecordVerdict(record, RecordStatus.UNUSABLE, why)
+            continue
+        usable.append((index, record))
+        if anchor is not None:
+            anchors.append((index, anchor))
+
+    floor = _digest_floor([r for _, r in usable])
+    active: list[tuple[int, TLSARecord]] = []
+    for index, record in usable:
+        rank = MATCHING_RANK[MatchingType(record.mtype)]
+        # OpenSSL always tries Full(0); digests weaker than the strongest present are skipped.
+        if record.mtype != MatchingType.FULL and rank < floor[(record.usage, record.selector)]:
+            verdicts[index] = RecordVerdict(
+                record,
+                RecordStatus.SUPERSEDED,
+                f"ignored: a stronger matching type is published for usage {record.usage} "
+                f"selector {record.selector} (RFC 7671 §9)",
+                _match_depth(record, path, anchors),
+            )
+            continue
+        active.append((index, record))
+
+    # Which record matches where (independent of the verdict, for the report and RFC 7671 §8).
+    for index, record in active:
+        depth = _match_depth(record, path, anchors)
+        if depth is None:
+            verdicts[index] = RecordVerdict(
+                record, RecordStatus.NOT_MATCHED, _miss_reason(record, chain)
+            )
+        else:
+            verdicts[index] = RecordVerdict(
+                record, RecordStatus.MATCHED, _hit_reason(record, depth, len(path)), depth
+            )
+    ordered = tuple(verdicts[i] for i in range(len(records)))
+    incomplete = _incomplete(ordered)
+
+    # 1. DANE-EE against the leaf: no name, no date check (RFC 7672 §3.1.1).
+    for index, record in active:
+        if record.usage == Usage.DANE_EE and verdicts[index].status is RecordStatus.MATCHED:
+            return MatchResult(
+                True, "DANE-EE record matches the leaf", ordered, record, 0, incomplete
+            )
+
+    # 2. DANE-TA: the lowest certificate on the path that a record matches becomes the anchor.
+    ta_records = [(i, r) for i, r in active if r.usage == Usage.DANE_TA]
+    if not ta_records:
+        return MatchResult(False, _no_match_summary(ordered), ordered, incomplete=incomplete)
+    hits = [
+        (verdicts[i].depth, r)
+        for i, r in ta_records
+        if verdicts[i].status is RecordStatus.MATCHED and verdicts[i].depth is not None
+    ]
+    if not hits:
+        return MatchResult(False, _no_match_summary(ordered), ordered, incomplete=incomplete)
+    depth, record = min(hits, key=lambda hit: hit[0] if hit[0] is not None else 99)
+    assert depth is not None
+    # Every certificate from the leaf up to the anchor must be valid now (OpenSSL's
+    # internal_verify checks the trust anchor's dates too); a bare key has none.
+    for position in range(min(depth + 1, len(path))):
+        certificate = path[position]
+        if not is_valid_at(certificate, moment):
+            return MatchResult(
+                False,
+                f"DANE-TA record matches at depth {depth}, but the certificate at depth "
+                f"{position} ({_describe(certificate)}) {_validity_problem(certificate, moment)}",
+                ordered,
+                incomplete=incomplete,
+            )
+    if depth == len(path):
+        anchor_cert = _anchor_certificate(record, anchors)
+        if anchor_cert is not None and not is_valid_at(anchor_cert, moment):
+            return MatchResult(
+                False,
+                f"DANE-TA full certificate record {_validity_problem(anchor_cert, moment)}",
+                ordered,
+                incomplete=incomplete,
+            )
+    if host is not None and not names_cover(chain.leaf, host):
+        return MatchResult(
+            False,
+            f"DANE-TA record matches at depth {depth}, but the leaf's names do not cover "
+            f"{host} (RFC 7672 §3.2.3)",
+            ordered,
+            incomplete=incomplete,
+        )
+    return MatchResult(
+        True, f"DANE-TA record matches at depth {depth}", ordered, record, depth, incomplete
+    )
+
+
+def _anchor_certificate(
+    record: TLSARecord, anchors: Sequence[tuple[int, _Anchor]]
+) -> x509.Certificate | None:
+    for _, anchor in anchors:
+        if anchor.record == record:
+            return anchor.certificate
+    return None
+
+
+def _match_depth(
+    record: TLSARecord,
+    path: Sequence[x509.Certificate],
+    anchors: Sequence[tuple[int, _Anchor]],
+) -> int | None:
+    if record.usage == Usage.DANE_EE:
+        return 0 if _matches(record, path[0]) else None
+    for depth in range(1, len(path)):
+        if _matches(record, path[depth]):
+            return depth
+    # A Full(0) DANE-TA record may be an anchor the server does not send: OpenSSL uses a
+    # 2 0 0 certificate as an issuer, and a 2 1 0 key to verify the top certificate.
+    top = path[-1]
+    for _, anchor in anchors:
+        if anchor.record != record:
+            continue
+        if anchor.certificate is not None and issues(anchor.certificate, top):
+            return len(path)
+        if anchor.key is not None and signed_by(top, anchor.key):
+            return len(path)
+    return None
+
+
+def _incomplete(verdicts: Sequence[RecordVerdict]) -> tuple[tuple[int, int, int], ...]:
+    present: dict[tuple[int, int, int], bool] = {}
+    for verdict in verdicts:
+        if verdict.status is RecordStatus.UNUSABLE:
+            continue
+        params = verdict.record.params
+        present[params] = present.get(params, False) or verdict.depth is not None
+    return tuple(sorted(p for p, hit in present.items() if not hit))
+
+
+def _describe(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string() or "no subject"
+
+
+def _validity_problem(certificate: x509.Certificate, now: datetime) -> str:
+    if now < not_before(certificate):
+        return f"is not valid before {not_before(certificate):%Y-%m-%d %H:%M:%SZ}"
+    return f"expired {not_after(certificate):%Y-%m-%d %H:%M:%SZ}"
+
+
+def _hit_reason(record: TLSARecord, depth: int, path_length: int) -> str:
+    if record.usage == Usage.DANE_EE:
+        return "matches the leaf"
+    if depth == path_length:
+        return "matches a trust anchor not sent by the server (it signs the top certificate)"
+    return f"matches the issuer at depth {depth}"
+
+
+def _miss_reason(record: TLSARecord, chain: ServedChain) -> str:
+    if record.usage == Usage.DANE_EE:
+        return "does not match the leaf"
+    if not chain.issuers:
+        return "no issuer is on the path (is the intermediate missing from the chain file?)"
+    return "matches no issuer on the path"
+
+
+def _no_match_summary(verdicts: Sequence[RecordVerdict]) -> str:
+    usable = [v for v in verdicts if v.status is not RecordStatus.UNUSABLE]
+    if not usable:
+        return "no usable TLSA record"
+    return "no usable TLSA record matches the chain"

@@ -1,0 +1,1 @@
+"""Where candidate chains come from: plain files, certbot lineages, acme.sh folders."""
