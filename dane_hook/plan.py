@@ -1,0 +1,125 @@
+"""The rollover plan: add records now, serve the new chain later, remove old records last.
+
+RFC 7671 §8.1 and RFC 6698 appendix A.4: publish the new records next to the old ones; switch
+the chain once 2 x TTL have passed since every authoritative server serves them; then remove
+the records that match nothing still served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from dane_hook.chain import ServedChain
+from dane_hook.decision import Decision, Publication, Published
+from dane_hook.matching import authenticate
+from dane_hook.records import certificate_record
+from dane_hook.tlsa import TLSARecord, Usage, unusable_reason
+
+# Large senders have been seen failing on TLSA RRsets of more than about 12 records.
+MAX_RRSET_RECORDS = 12
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    endpoint: str
+    ttl: int
+    add: tuple[TLSARecord, ...]
+    """Step 1: publish these now, next to the existing records."""
+    remove: tuple[TLSARecord, ...]
+    """Step 3: remove these once the new chain is served."""
+    keep: tuple[TLSARecord, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    endpoints: tuple[EndpointPlan, ...]
+    serve_from: datetime | None
+    """Step 2: the earliest time the new chain may be served (None: not yet known)."""
+    serve_now: bool
+    serve_from_is_lower_bound: bool = False
+
+
+def _authenticates(record: TLSARecord, chain: ServedChain, host: str | None, now: datetime) -> bool:
+    return authenticate(chain, [record], host=host, now=now).authenticated
+
+
+def _records_to_add(
+    candidate: ServedChain, published: Published, host: str | None, now: datetime
+) -> list[TLSARecord]:
+    present = set(published.records)
+    usable = [r for r in published.records if unusable_reason(r) is None]
+    in_use = {r.params for r in usable}
+    uses_ta = any(r.usage == Usage.DANE_TA for r in usable)
+    wanted: list[tuple[int, int, int]] = [(3, 1, 1)]
+    if uses_ta and candidate.issuers:
+        wanted.append((2, 1, 1))
+    # RFC 7671 §8: every combination in use needs a record that matches the new chain.
+    for params in sorted(in_use, reverse=True):
+        if params not in wanted and (params[0] == Usage.DANE_EE or candidate.issuers):
+            covered = any(
+                r.params == params and _authenticates(r, candidate, host, now) for r in usable
+            )
+            if not covered:
+                wanted.append(params)
+    # A CA-pinning endpoint whose 2 x x records already authenticate the new chain needs
+    # no per-key record.
+    only_ta = uses_ta and not any(r.usage == Usage.DANE_EE for r in usable)
+    if only_ta and any(_authenticates(r, candidate, host, now) for r in usable):
+        wanted = [p for p in wanted if p[0] != Usage.DANE_EE]
+    add: list[TLSARecord] = []
+    for usage, selector, mtype in wanted:
+        certificate = candidate.leaf if usage == Usage.DANE_EE else candidate.issuers[0]
+        record = certificate_record(certificate, usage, selector, mtype)
+        if record not in present and record not in add:
+            add.append(record)
+    return add
+
+
+def make_plan(
+    candidate: ServedChain,
+    served: Sequence[ServedChain],
+    published: Sequence[Published],
+    decision: Decision,
+    now: datetime,
+    *,
+    host_of: dict[str, str] | None = None,
+) -> Plan:
+    """What to publish, when to serve the candidate, and what to remove afterwards.
+
+    `served` are the chains still served at these endpoints once the candidate is (other
+    lineages sharing the name, e.g. an RSA next to an ECDSA certificate); a record that
+    authenticates any of them, or the candidate, is never proposed for removal.
+    """
+    plans: list[EndpointPlan] = []
+    for p in published:
+        if p.status is not Publication.SECURE:
+            continue
+        host = (host_of or {}).get(p.endpoint)
+        add = _records_to_add(candidate, p, host, now)
+        keep: list[TLSARecord] = []
+        remove: list[TLSARecord] = []
+        for record in p.records:
+            chains = (candidate, *served)
+            if any(_authenticates(record, chain, host, now) for chain in chains):
+                keep.append(record)
+            else:
+                remove.append(record)
+        warnings: list[str] = []
+        peak = len(p.records) + len(add)
+        if peak > MAX_RRSET_RECORDS:
+            warnings.append(
+                f"{p.endpoint} would hold {peak} TLSA records during the rollover; large "
+                f"senders have failed above {MAX_RRSET_RECORDS}: remove unused records first"
+            )
+        plans.append(
+            EndpointPlan(p.endpoint, p.ttl, tuple(add), tuple(remove), tuple(keep), tuple(warnings))
+        )
+    return Plan(
+        tuple(plans),
+        decision.earliest,
+        decision.servable,
+        any(d.lower_bound for d in decision.endpoints),
+    )

@@ -1,0 +1,189 @@
+"""The state store: since when every authoritative server serves each record, kept on disk.
+
+Writes are atomic (temporary file, fsync, rename, fsync of the directory) under an exclusive
+lock, so a concurrent run waits and a crash leaves either the old or the new state. A state
+that cannot be read is moved aside and every first-seen restarts from now: that errs on waiting
+longer, never on serving early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dane_hook.errors import Error
+from dane_hook.tlsa import TLSARecord
+
+DEFAULT_STATE_DIR = Path("/var/lib/dane-hook")
+STATE_FILE = "state.json"
+LOCK_FILE = "state.lock"
+SCHEMA_VERSION = 1
+
+
+class StateError(Error):
+    """The state directory cannot be used (exit 4: dane-hook cannot decide without it)."""
+
+
+@dataclass
+class State:
+    first_seen: dict[str, dict[str, datetime]] = field(default_factory=dict)
+    """endpoint -> record text ("U S M HEX") -> when every authoritative server served it."""
+    warnings: list[str] = field(default_factory=list)
+    """What happened while loading (a corrupt file moved aside), for the caller to show."""
+
+    def observe(
+        self, endpoint: str, published_everywhere: Iterable[TLSARecord], now: datetime
+    ) -> dict[TLSARecord, datetime]:
+        """Record which records every authoritative server serves now; return their first-seen.
+
+        A record no longer served everywhere is forgotten: if it comes back, its clock
+        restarts (RFC 7671 §8.1 counts from when every server serves it).
+        """
+        known = self.first_seen.get(endpoint, {})
+        current: dict[str, datetime] = {}
+        result: dict[TLSARecord, datetime] = {}
+        for record in published_everywhere:
+            text = record.to_text()
+            seen = known.get(text, now)
+            current[text] = seen
+            result[record] = seen
+        if current:
+            self.first_seen[endpoint] = current
+        else:
+            self.first_seen.pop(endpoint, None)
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "first_seen": {
+                endpoint: {text: when.isoformat() for text, when in sorted(records.items())}
+                for endpoint, records in sorted(self.first_seen.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> State:
+        if document.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {document.get('schema_version')!r}")
+        first_seen: dict[str, dict[str, datetime]] = {}
+        for endpoint, records in dict(document.get("first_seen", {})).items():
+            parsed = {}
+            for text, when in dict(records).items():
+                moment = datetime.fromisoformat(str(when))
+                if moment.tzinfo is None:
+                    raise ValueError(f"time without zone: {when!r}")
+                parsed[str(text)] = moment
+            first_seen[str(endpoint)] = parsed
+        return cls(first_seen)
+
+
+class StateStore:
+    def __init__(self, directory: Path | str = DEFAULT_STATE_DIR) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / STATE_FILE
+
+    def _prepare(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"state directory {self.directory}: cannot be created ({exc.strerror or exc})",
+                "give a writable --state-dir",
+            ) from exc
+
+    @contextlib.contextmanager
+    def locked(self, now: datetime | None = None) -> Iterator[State]:
+        """The state under an exclusive lock; saved atomically when the block ends normally."""
+        self._prepare()
+        try:
+            lock = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise StateError(
+                f"state directory {self.directory}: cannot open the lock ({exc.strerror or exc})",
+                "give a writable --state-dir",
+            ) from exc
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run waits here
+            state = self._load(now or datetime.now(timezone.utc))
+            yield state
+            self._save(state)
+        finally:
+            os.close(lock)
+
+    def read(self) -> State:
+        """The state without taking the lock for writing (for status displays)."""
+        if not self.path.exists():
+            return State()
+        try:
+            return State.from_json(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return State(warnings=[f"{self.path}: unreadable"])
+
+    def _load(self, now: datetime) -> State:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State()
+        except OSError as exc:
+            return self._set_aside(now, f"cannot be read ({exc.strerror or exc})")
+        try:
+            return State.from_json(json.loads(text))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return self._set_aside(now, f"is corrupt ({exc})")
+
+    def _set_aside(self, now: datetime, why: str) -> State:
+        aside = self.path.with_name(f"{STATE_FILE}.corrupt-{now:%Y%m%dT%H%M%SZ}")
+        try:
+            os.replace(self.path, aside)
+            where = f"moved to {aside}"
+        except OSError:
+            where = "left in place"
+        return State(
+            warnings=[
+                f"state file {self.path} {why}; {where}; every first-seen time restarts now, "
+                "so new records wait a full 2 x TTL again"
+            ]
+        )
+
+    def _save(self, state: State) -> None:
+        data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode() + b"\n"
+        try:
+            write_atomically(self.path, data, mode=0o640)
+        except OSError as exc:
+            raise StateError(
+                f"state file {self.path}: cannot be written ({exc.strerror or exc})",
+                "give a writable --state-dir",
+            ) from exc
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace path with data so that a reader sees the old or the new file, never a part."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
