@@ -133,13 +133,13 @@ class StateStore:
 
     def _load(self, now: datetime) -> State:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return State()
         except OSError as exc:
             return self._set_aside(now, f"cannot be read ({exc.strerror or exc})")
         try:
-            return State.from_json(json.loads(text))
+            return State.from_json(json.loads(data.decode("utf-8")))
         except (ValueError, TypeError, AttributeError) as exc:
             return self._set_aside(now, f"is corrupt ({exc})")
 
