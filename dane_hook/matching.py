@@ -4,7 +4,8 @@ OpenSSL's verifier (crypto/x509/x509_vfy.c: dane_verify, dane_match, check_dane_
 check_dane_pkeys) is what Postfix and Exim use, so its verdict is the reference here:
 - DANE-EE(3) is tried first against the leaf; names and dates are not checked (RFC 7672 §3.1.1).
 - DANE-TA(2) is matched against the issuers, lowest depth first; the first match ends the chain
-  and every certificate from the leaf up to and including it must be within its validity dates.
+  and every certificate from the leaf up to it must be within its validity dates; the anchor
+  itself only when it is self-issued (internal_verify skips a non-self-issued anchor's dates).
 - For one usage and selector only the strongest matching type present is used (RFC 7671 §9).
 - PKIX-TA(0) and PKIX-EE(1) are not used for SMTP (RFC 7672 §3.1.3).
 """
@@ -77,19 +78,24 @@ class _Anchor:
 
 
 def _full_anchor(record: TLSARecord) -> tuple[_Anchor | None, str | None]:
-    """Parse a 2 0 0 / 2 1 0 record; OpenSSL refuses the record when this fails."""
-    if record.usage != Usage.DANE_TA or record.mtype != MatchingType.FULL:
+    """Parse a Full(0) record; OpenSSL's SSL_dane_tlsa_add() refuses it, whatever its usage,
+    when the data is not a DER certificate (selector 0) or key (selector 1). Only a 2 0 0 /
+    2 1 0 record can be a trust anchor."""
+    if record.mtype != MatchingType.FULL:
         return None, None
     if record.selector == Selector.CERT:
         try:
-            return _Anchor(record, x509.load_der_x509_certificate(record.data), None), None
+            certificate = x509.load_der_x509_certificate(record.data)
         except Exception:
             return None, "the data is not a DER certificate"
-    try:
-        key = checked_key(serialization.load_der_public_key(record.data))
-    except Exception:
-        return None, "the data is not a DER public key"
-    return _Anchor(record, None, key), None
+        anchor = _Anchor(record, certificate, None)
+    else:
+        try:
+            key = checked_key(serialization.load_der_public_key(record.data))
+        except Exception:
+            return None, "the data is not a DER public key"
+        anchor = _Anchor(record, None, key)
+    return (anchor if record.usage == Usage.DANE_TA else None), None
 
 
 def _digest_floor(records: Sequence[TLSARecord]) -> dict[tuple[int, int], int]:
@@ -185,10 +191,14 @@ def authenticate(
         return MatchResult(False, _no_match_summary(ordered), ordered, incomplete=incomplete)
     depth, record = min(hits, key=lambda hit: hit[0] if hit[0] is not None else 99)
     assert depth is not None
-    # Every certificate from the leaf up to the anchor must be valid now (OpenSSL's
-    # internal_verify checks the trust anchor's dates too); a bare key has none.
+    # Every certificate below the anchor must be valid now. OpenSSL's internal_verify()
+    # checks the anchor's own dates only when it is self-issued (a root); an intermediate
+    # that a 2 x x record pins is a trust anchor (an input to RFC 5280 §6.1, not a path
+    # certificate), so its dates do not count. A bare 2 1 0 key has none.
     for position in range(min(depth + 1, len(path))):
         certificate = path[position]
+        if position == depth and not _self_issued(certificate):
+            continue
         if not is_valid_at(certificate, moment):
             return MatchResult(
                 False,
@@ -199,7 +209,11 @@ def authenticate(
             )
     if depth == len(path):
         anchor_cert = _anchor_certificate(record, anchors)
-        if anchor_cert is not None and not is_valid_at(anchor_cert, moment):
+        if (
+            anchor_cert is not None
+            and _self_issued(anchor_cert)
+            and not is_valid_at(anchor_cert, moment)
+        ):
             return MatchResult(
                 False,
                 f"DANE-TA full certificate record {_validity_problem(anchor_cert, moment)}",
@@ -240,15 +254,41 @@ def _match_depth(
             return depth
     # A Full(0) DANE-TA record may be an anchor the server does not send: OpenSSL uses a
     # 2 0 0 certificate as an issuer, and a 2 1 0 key to verify the top certificate.
+    # OpenSSL's build_chain() looks for no issuer above a self-issued certificate, so a 2 0 0
+    # certificate never extends a path that ends in one (a self-signed leaf, a root).
     top = path[-1]
     for _, anchor in anchors:
         if anchor.record != record:
             continue
-        if anchor.certificate is not None and issues(anchor.certificate, top):
+        if (
+            anchor.certificate is not None
+            and not _self_issued(top)
+            and issues(anchor.certificate, top)
+        ):
             return len(path)
         if anchor.key is not None and signed_by(top, anchor.key):
             return len(path)
     return None
+
+
+def _self_issued(certificate: x509.Certificate) -> bool:
+    """Subject equals issuer and, when both key identifiers are present, they agree.
+
+    OpenSSL's test (X509_self_signed(cert, 0), ossl_x509_likely_issued) names no signature
+    check: it is what decides whether a certificate ends the chain and has its dates checked
+    as a trust anchor.
+    """
+    if certificate.subject != certificate.issuer:
+        return False
+    try:
+        ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return True
+    except Exception:  # a malformed extension: judge by the names alone
+        return True
+    own = aki.value.key_identifier
+    return own is None or own == ski.value.digest
 
 
 def _incomplete(verdicts: Sequence[RecordVerdict]) -> tuple[tuple[int, int, int], ...]:
