@@ -68,8 +68,8 @@ def signed_by(certificate: x509.Certificate, key: PublicKey) -> bool:
     """True when key verifies the certificate's signature (RFC 5280 §6.1.3 (a)(1))."""
     signature = certificate.signature
     data = certificate.tbs_certificate_bytes
-    algorithm = certificate.signature_hash_algorithm
     try:
+        algorithm = certificate.signature_hash_algorithm
         if isinstance(key, rsa.RSAPublicKey):
             if algorithm is None:
                 return False

@@ -152,7 +152,8 @@ def unusable_reason(record: TLSARecord) -> str | None:
     return None
 
 
-_TLSA_TOKEN = re.compile(r"(?:^|\s)TLSA\s+(.*)$", re.IGNORECASE)
+# The TLSA type token is the one followed by three numbers: an owner may be named "tlsa".
+_TLSA_TOKEN = re.compile(r"(?:^|\s)TLSA\s+(\d+\s+\d+\s+\d+(?:\s.*)?)$", re.IGNORECASE)
 
 
 def parse_records_text(text: str) -> list[TLSARecord]:

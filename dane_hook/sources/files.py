@@ -14,7 +14,8 @@ from dane_hook.keys import PublicKey, checked_key
 # A full CA bundle (ca-certificates.crt) is about 200 KiB; certificate files are a few KiB.
 MAX_FILE_SIZE = 2 * 1024 * 1024
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+# OpenSSL accepts blanks after the BEGIN line (files pasted from mail or web pages have them).
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END \1-----", re.DOTALL)
 _PRIVATE_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY"}
 _ENCRYPTED_LABELS = {b"ENCRYPTED PRIVATE KEY"}
 
@@ -55,7 +56,7 @@ def load_certificates(path: str | Path) -> list[x509.Certificate]:
         if b"-----BEGIN" in data:
             raise BadInput(f"{path}: a PEM block is not terminated (truncated file?)")
         try:
-            return [x509.load_der_x509_certificate(data)]
+            return [_parsed(x509.load_der_x509_certificate(data))]
         except Exception as exc:  # cryptography raises ValueError and others on garbage
             raise BadInput(
                 f"{path}: holds no certificate (neither PEM nor DER)",
@@ -66,7 +67,7 @@ def load_certificates(path: str | Path) -> list[x509.Certificate]:
         if label != b"CERTIFICATE":
             continue
         try:
-            certificates.append(x509.load_pem_x509_certificate(block))
+            certificates.append(_parsed(x509.load_pem_x509_certificate(block)))
         except Exception as exc:
             raise BadInput(f"{path}: PEM block {number} is not a valid certificate") from exc
     if not certificates:
@@ -78,6 +79,16 @@ def load_certificates(path: str | Path) -> list[x509.Certificate]:
     if data.count(b"-----BEGIN") > len(blocks):
         raise BadInput(f"{path}: a PEM block is not terminated (truncated file?)")
     return certificates
+
+
+def _parsed(certificate: x509.Certificate) -> x509.Certificate:
+    """The certificate, once its names are known to parse.
+
+    cryptography decodes subject and issuer only when first asked for them (and then raises
+    ValueError); OpenSSL refuses such a certificate as it reads it, and so do we.
+    """
+    _ = (certificate.subject, certificate.issuer)
+    return certificate
 
 
 def load_public_key(path: str | Path) -> PublicKey:

@@ -1,0 +1,1 @@
+"""The CA issuer catalog shipped with dane-hook."""
