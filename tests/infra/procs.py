@@ -118,9 +118,7 @@ class Daemon:
 
 def run_tool(argv: Sequence[str], timeout: float = 10.0) -> str:
     """Run a control tool (knotc, unbound-control, keymgr) and return its stdout; bounded."""
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False
-    )
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 import dns.dnssec
@@ -41,7 +42,13 @@ def ask(
     try:
         if tcp:
             return dns.query.tcp(query, address, timeout=timeout, port=port)
-        return dns.query.udp(query, address, timeout=timeout, port=port)
+        # A connected socket learns of "port unreachable" at once: a daemon still starting
+        # costs a millisecond per poll, not a whole timeout.
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect((address, port))
+            return dns.query.udp(query, address, timeout=timeout, port=port, sock=sock)
     except (dns.exception.DNSException, OSError):
         return None
 
@@ -108,11 +115,11 @@ class Updater:
         add: Sequence[tuple[str, int, str, str]] = (),
         delete: Sequence[tuple[str, str, str | None]] = (),
     ) -> None:
-        """Delete (owner, type, rdata or None for the whole RRset), then add (owner, ttl, type, rdata)."""
+        """Delete (owner, type, rdata or None: the RRset), then add (owner, ttl, type, rdata)."""
         update = dns.update.UpdateMessage(
             zone,
             keyring=self.keyring,
-            keyname=self.key_name,
+            keyname=dns.name.from_text(self.key_name),
             keyalgorithm=dns.tsig.HMAC_SHA256,
         )
         for owner, rdtype, rdata in delete:
