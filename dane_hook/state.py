@@ -61,6 +61,13 @@ class State:
             self.first_seen.pop(endpoint, None)
         return result
 
+    def known(self, endpoint: str) -> dict[TLSARecord, datetime]:
+        """The first-seen times recorded for an endpoint, without changing them."""
+        return {
+            TLSARecord.from_text(text): when
+            for text, when in self.first_seen.get(endpoint, {}).items()
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -78,6 +85,10 @@ class State:
         for endpoint, records in dict(document.get("first_seen", {})).items():
             parsed = {}
             for text, when in dict(records).items():
+                try:
+                    TLSARecord.from_text(str(text))
+                except Error as exc:
+                    raise ValueError(f"not a TLSA record: {text!r}") from exc
                 moment = datetime.fromisoformat(str(when))
                 if moment.tzinfo is None:
                     raise ValueError(f"time without zone: {when!r}")

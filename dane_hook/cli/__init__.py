@@ -18,6 +18,8 @@ from dane_hook.exitcodes import ExitCode
 COMMANDS = {
     "records": ("records", "print the TLSA records of a certificate, chain or key"),
     "match": ("match", "check whether TLSA records authenticate a chain, as a DANE client does"),
+    "check": ("check", "may this chain be served now, given the DNSSEC-validated TLSA records?"),
+    "plan": ("plan", "the records to add now, when to serve the new chain, what to remove later"),
 }
 
 

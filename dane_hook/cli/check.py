@@ -1,0 +1,163 @@
+"""`dane-hook check`: may this chain be served now, given what DNS securely publishes?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dane_hook.chain import ServedChain, build_chain
+from dane_hook.cli.inputs import read_chain
+from dane_hook.decision import Decision, Verdict, decide
+from dane_hook.errors import UsageError
+from dane_hook.exitcodes import ExitCode
+from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
+from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
+from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
+from dane_hook.sources.files import load_certificates, load_public_key
+from dane_hook.state import DEFAULT_STATE_DIR, StateStore
+
+EXIT_FOR_VERDICT = {
+    Verdict.SAFE: ExitCode.OK,
+    Verdict.NO_DANE: ExitCode.OK,
+    Verdict.INSECURE: ExitCode.OK,
+    Verdict.INCOMPLETE: ExitCode.OK,
+    Verdict.WAIT: ExitCode.WAIT,
+    Verdict.UNKNOWN: ExitCode.UNKNOWN,
+    Verdict.UNSAFE: ExitCode.UNSAFE,
+}
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chain", metavar="FILE", help="the chain to serve (fullchain.pem)")
+    parser.add_argument("--cert", metavar="FILE", help="the certificate (with --key)")
+    parser.add_argument(
+        "--key", metavar="FILE", help="its private key; only the public part is used"
+    )
+    parser.add_argument(
+        "--lineage",
+        metavar="DIR",
+        action="append",
+        help="a directory with fullchain.pem and privkey.pem (certbot's live/NAME); repeatable",
+    )
+    parser.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="E",
+        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
+        "(default: every DNS name of the certificate at each --port)",
+    )
+    parser.add_argument(
+        "--port", type=int, action="append", help="ports for discovered endpoints (default 25)"
+    )
+    parser.add_argument("--resolver", metavar="ADDR[:PORT]", help="default: /etc/resolv.conf")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
+    parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
+    parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=str(DEFAULT_STATE_DIR),
+        help=f"where first-seen times are kept (default {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat an incomplete RRset (RFC 7671 §8) as unsafe",
+    )
+    parser.add_argument(
+        "--current", metavar="FILE", help="the chain served now (its records count as in use)"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--format", choices=[f.value for f in CheckFormat], default=CheckFormat.TEXT.value
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    chain: ServedChain
+
+
+def candidates(args: argparse.Namespace) -> list[Candidate]:
+    given = [bool(args.chain or args.cert), bool(args.lineage)]
+    if sum(given) != 1:
+        raise UsageError("give --chain (or --cert with --key), or --lineage DIR")
+    if args.lineage:
+        found = []
+        for directory in args.lineage:
+            folder = Path(directory)
+            key = load_public_key(folder / "privkey.pem")
+            chain = build_chain(
+                load_certificates(folder / "fullchain.pem"), key, source=str(folder)
+            )
+            found.append(Candidate(folder.name, chain))
+        return found
+    served, _ = read_chain(args)
+    assert served is not None  # --chain or --cert was given
+    return [Candidate(args.chain or args.cert, served)]
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    resolver = Resolver.parse(args.resolver) if args.resolver else Resolver.from_resolv_conf()
+    if args.timeout <= 0 or args.tries < 1:
+        raise UsageError("--timeout must be above 0 and --tries at least 1")
+    return Settings(resolver, args.timeout, args.tries, args.auth_port)
+
+
+@dataclass(frozen=True)
+class Checked:
+    candidate: Candidate
+    decision: Decision
+    observations: tuple[Observation, ...]
+
+
+def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], list[str]]:
+    """Observe every endpoint of every candidate once, then decide for each candidate."""
+    found = candidates(args)
+    current = None
+    if args.current:
+        current = build_chain(load_certificates(args.current), source=args.current)
+    settings = settings_of(args)
+    ports = args.port or [25]
+    wanted = {c.label: endpoints_of(c.chain, args.endpoint, ports) for c in found}
+    every = list(dict.fromkeys(e for endpoints in wanted.values() for e in endpoints))
+    with StateStore(args.state_dir).locked(now) as state:
+        observed = {o.endpoint: o for o in observe(every, settings, state, now)}
+        warnings = list(state.warnings)
+    checked = []
+    for candidate in found:
+        observations = tuple(observed[e] for e in wanted[candidate.label])
+        decision = decide(
+            candidate.chain,
+            current,
+            [o.published for o in observations],
+            now,
+            strict=args.strict,
+            host_of={o.endpoint: host_of(o.endpoint) for o in observations},
+        )
+        checked.append(Checked(candidate, decision, observations))
+    return checked, warnings
+
+
+def worst_exit(checked: list[Checked]) -> int:
+    codes = [EXIT_FOR_VERDICT[c.decision.verdict] for c in checked]
+    order = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
+    return max(codes, key=order.index) if codes else ExitCode.OK
+
+
+def execute(args: argparse.Namespace) -> int:
+    now = datetime.now(timezone.utc)
+    checked, warnings = run_checks(args, now)
+    for warning in warnings:
+        print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    report = CheckReport([(c.candidate.label, c.decision, c.observations) for c in checked], now)
+    sys.stdout.write(CHECK_RENDERERS[CheckFormat(args.format)](report))
+    return worst_exit(checked)

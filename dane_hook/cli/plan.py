@@ -1,0 +1,37 @@
+"""`dane-hook plan`: which records to add now, when to serve the new chain, what to remove."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+
+from dane_hook.cli.check import add_source_arguments, run_checks, worst_exit
+from dane_hook.plan import make_plan
+from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in PlanFormat],
+        default=PlanFormat.ZONE.value,
+        help="zone lines with the three steps as comments (default), the nsupdate script of "
+        "step 1 (nsupdate-add) or of step 3 (nsupdate-remove), or JSON",
+    )
+
+
+def execute(args: argparse.Namespace) -> int:
+    now = datetime.now(timezone.utc)
+    checked, warnings = run_checks(args, now)
+    for warning in warnings:
+        print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    plans = []
+    for c in checked:
+        published = [o.published for o in c.observations]
+        hosts = {o.endpoint: o.endpoint for o in c.observations}
+        plan = make_plan(c.candidate.chain, [], published, c.decision, now, host_of=hosts)
+        plans.append((c.candidate.label, c.decision, plan))
+    sys.stdout.write(PLAN_RENDERERS[PlanFormat(args.format)](PlanReport(plans, now)))
+    return worst_exit(checked)
