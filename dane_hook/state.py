@@ -32,10 +32,84 @@ class StateError(Error):
     """The state directory cannot be used (exit 4: dane-hook cannot decide without it)."""
 
 
+@dataclass(frozen=True)
+class Enrollment:
+    """A lineage whose served view dane-hook owns."""
+
+    source: str
+    """"certbot" or "acme.sh"."""
+    served_dir: str
+    endpoints: tuple[str, ...] = ()
+    reload: tuple[tuple[str, ...], ...] = ()
+    """Commands (argv) run after a promotion; acme.sh's wrapped --reloadcmd goes here."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "served_dir": self.served_dir,
+            "endpoints": list(self.endpoints),
+            "reload": [list(c) for c in self.reload],
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Enrollment:
+        return cls(
+            str(document["source"]),
+            str(document["served_dir"]),
+            tuple(str(e) for e in document.get("endpoints", [])),
+            tuple(tuple(str(a) for a in c) for c in document.get("reload", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Held:
+    """A candidate chain kept back from the served view."""
+
+    version: str
+    """Id of the candidate's copy under the state directory (candidates/NAME/<version>/)."""
+    since: datetime
+    verdict: str
+    reason: str
+    earliest: datetime | None = None
+    reload: tuple[tuple[str, ...], ...] = ()
+    """Commands to run once it is promoted (acme.sh: the wrapped reload command)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "since": self.since.isoformat(),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "earliest": self.earliest.isoformat() if self.earliest else None,
+            "reload": [list(c) for c in self.reload],
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Held:
+        earliest = document.get("earliest")
+        return cls(
+            str(document["version"]),
+            _aware(document["since"]),
+            str(document["verdict"]),
+            str(document["reason"]),
+            _aware(earliest) if earliest else None,
+            tuple(tuple(str(a) for a in c) for c in document.get("reload", [])),
+        )
+
+
+def _aware(text: object) -> datetime:
+    moment = datetime.fromisoformat(str(text))
+    if moment.tzinfo is None:
+        raise ValueError(f"time without zone: {text!r}")
+    return moment
+
+
 @dataclass
 class State:
     first_seen: dict[str, dict[str, datetime]] = field(default_factory=dict)
     """endpoint -> record text ("U S M HEX") -> when every authoritative server served it."""
+    enrolled: dict[str, Enrollment] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     """What happened while loading (a corrupt file moved aside), for the caller to show."""
 
@@ -75,6 +149,8 @@ class State:
                 endpoint: {text: when.isoformat() for text, when in sorted(records.items())}
                 for endpoint, records in sorted(self.first_seen.items())
             },
+            "enrolled": {name: e.to_json() for name, e in sorted(self.enrolled.items())},
+            "held": {name: h.to_json() for name, h in sorted(self.held.items())},
         }
 
     @classmethod
@@ -89,12 +165,13 @@ class State:
                     TLSARecord.from_text(str(text))
                 except Error as exc:
                     raise ValueError(f"not a TLSA record: {text!r}") from exc
-                moment = datetime.fromisoformat(str(when))
-                if moment.tzinfo is None:
-                    raise ValueError(f"time without zone: {when!r}")
-                parsed[str(text)] = moment
+                parsed[str(text)] = _aware(when)
             first_seen[str(endpoint)] = parsed
-        return cls(first_seen)
+        enrolled = {
+            str(n): Enrollment.from_json(e) for n, e in dict(document.get("enrolled", {})).items()
+        }
+        held = {str(n): Held.from_json(h) for n, h in dict(document.get("held", {})).items()}
+        return cls(first_seen, enrolled, held)
 
 
 class StateStore:
@@ -139,7 +216,7 @@ class StateStore:
             return State()
         try:
             return State.from_json(json.loads(self.path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError, AttributeError):
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
             return State(warnings=[f"{self.path}: unreadable"])
 
     def _load(self, now: datetime) -> State:
@@ -151,7 +228,7 @@ class StateStore:
             return self._set_aside(now, f"cannot be read ({exc.strerror or exc})")
         try:
             return State.from_json(json.loads(data.decode("utf-8")))
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             return self._set_aside(now, f"is corrupt ({exc})")
 
     def _set_aside(self, now: datetime, why: str) -> State:

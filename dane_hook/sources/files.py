@@ -50,7 +50,11 @@ def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 def load_certificates(path: str | Path) -> list[x509.Certificate]:
     """Every certificate of a PEM bundle (any order, text around the blocks), or one DER file."""
-    data = read_input(path)
+    return parse_certificates(read_input(path), str(path))
+
+
+def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
+    """The certificates of bytes read from `path` (named in errors)."""
     blocks = pem_blocks(data)
     if not blocks:
         if b"-----BEGIN" in data:
@@ -97,7 +101,11 @@ def load_public_key(path: str | Path) -> PublicKey:
     Only the public part is kept: nothing derived from the private key is returned, printed
     or logged.
     """
-    data = read_input(path)
+    return parse_public_key(read_input(path), str(path))
+
+
+def parse_public_key(data: bytes, path: str) -> PublicKey:
+    """The public key of key bytes read from `path` (named in errors)."""
     blocks = pem_blocks(data)
     labels = [label for label, _ in blocks]
     if any(label in _ENCRYPTED_LABELS for label in labels) or any(

@@ -1,0 +1,67 @@
+"""`dane-hook deploy`: certbot's deploy hook. Promote the renewed chain, or hold it back.
+
+certbot runs it once per renewed lineage, after live/NAME already points at the new version,
+with RENEWED_LINEAGE (the live/NAME directory) and RENEWED_DOMAINS; its exit status is only
+logged (certbot/_internal/hooks.py), so the outcome also goes to syslog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dane_hook.cli.lineage import (
+    add_common_arguments,
+    config_of,
+    context_of,
+    enrollment_of,
+    exit_for,
+    journal,
+    print_outcome,
+    store_of,
+    summary,
+)
+from dane_hook.errors import UsageError
+from dane_hook.served import ChainFiles
+from dane_hook.serving import consider, release
+from dane_hook.sources.certbot import lineage_of_live_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lineage",
+        metavar="DIR",
+        help="certbot's live/NAME directory (default: $RENEWED_LINEAGE, set by certbot)",
+    )
+    add_common_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    live = args.lineage or os.environ.get("RENEWED_LINEAGE")
+    if not live:
+        raise UsageError(
+            "no lineage: RENEWED_LINEAGE is not set",
+            "run as certbot's --deploy-hook, or give --lineage /etc/letsencrypt/live/NAME",
+        )
+    config = config_of(args)
+    lineage = lineage_of_live_dir(Path(live))
+    files = ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
+    now = datetime.now(timezone.utc)
+    context = context_of(args, config, now)
+    log = journal()
+    with store_of(config).locked(now) as state:
+        outcome = consider(
+            lineage.name,
+            files,
+            enrollment=enrollment_of(config, state, lineage.name),
+            context=context,
+            state=state,
+        )
+        # Other held candidates may have become safe meanwhile (release runs after every deploy).
+        others = [o for o in release(context, state) if o.lineage != lineage.name]
+    for result in (outcome, *others):
+        print_outcome(result, now)
+        log.info(summary(result))
+    return exit_for([outcome])

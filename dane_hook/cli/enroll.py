@@ -1,0 +1,53 @@
+"""`dane-hook enroll`: let dane-hook own the files a service reads for a certbot lineage."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from dane_hook.cli.lineage import add_common_arguments, config_of, served_dir_of, store_of
+from dane_hook.exitcodes import ExitCode
+from dane_hook.observe import parse_endpoint
+from dane_hook.served import ChainFiles, ServedView
+from dane_hook.serving import chain_of
+from dane_hook.sources.certbot import read_lineage
+from dane_hook.state import Enrollment
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cert-name", required=True, metavar="NAME", help="the certbot lineage")
+    parser.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="E",
+        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
+        "(default: every DNS name of the certificate at the configured ports)",
+    )
+    add_common_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    lineage = read_lineage(config.certbot_dir, args.cert_name)
+    files = ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
+    chain_of(files, f"lineage {lineage.name}")  # refuse a lineage whose files do not fit
+    endpoints = tuple(parse_endpoint(e) for e in args.endpoint)
+    served = served_dir_of(config, lineage.name)
+    now = datetime.now(timezone.utc)
+    with store_of(config).locked(now) as state:
+        view = ServedView(served)
+        version = view.install(files) if not view.exists() else view.current
+        state.enrolled[lineage.name] = Enrollment("certbot", str(served), endpoints)
+    print(f"{lineage.name}: enrolled; serving version {version} from {served}")
+    print("Point the services at the served view (and reload them once):")
+    print(f"  Postfix main.cf:  smtpd_tls_chain_files = {served / 'combined.pem'}")
+    print(f"  Dovecot:          ssl_cert = <{served / 'fullchain.pem'}")
+    print(f"                    ssl_key = <{served / 'privkey.pem'}")
+    print(f"  nginx:            ssl_certificate {served / 'fullchain.pem'};")
+    print(f"                    ssl_certificate_key {served / 'privkey.pem'};")
+    print(
+        "Then add the hooks: certbot renew --pre-hook 'dane-hook pre' "
+        "--deploy-hook 'dane-hook deploy'"
+    )
+    return ExitCode.OK

@@ -1,0 +1,151 @@
+"""What the lineage commands (enroll, deploy, pre, release, status, rollback) share."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from dane_hook.config import Config, load_config
+from dane_hook.decision import Verdict
+from dane_hook.exitcodes import ExitCode
+from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
+from dane_hook.observe import Settings
+from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
+from dane_hook.served import ServedView
+from dane_hook.serving import Action, Context, Outcome
+from dane_hook.state import Enrollment, State, StateStore
+
+EXIT_FOR_VERDICT = {
+    Verdict.SAFE: ExitCode.OK,
+    Verdict.NO_DANE: ExitCode.OK,
+    Verdict.INSECURE: ExitCode.OK,
+    Verdict.INCOMPLETE: ExitCode.OK,
+    Verdict.WAIT: ExitCode.WAIT,
+    Verdict.UNKNOWN: ExitCode.UNKNOWN,
+    Verdict.UNSAFE: ExitCode.UNSAFE,
+}
+_EXIT_ORDER = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration (default $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml)",
+    )
+    parser.add_argument(
+        "--certbot-dir", metavar="DIR", help="certbot's config dir (/etc/letsencrypt)"
+    )
+    parser.add_argument("--served-dir", metavar="DIR", help="served views (/etc/dane-hook/served)")
+    parser.add_argument("--state-dir", metavar="DIR", help="state (/var/lib/dane-hook)")
+    parser.add_argument("--resolver", metavar="ADDR[:PORT]", help="default: /etc/resolv.conf")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
+    parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
+    parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The configuration file, with the command line's directories over it."""
+    config = load_config(args.config)
+    changes: dict[str, object] = {}
+    for key in ("certbot_dir", "served_dir", "state_dir"):
+        value = getattr(args, key, None)
+        if value:
+            changes[key] = Path(value)
+    if getattr(args, "resolver", None):
+        changes["resolver"] = args.resolver
+    if not changes:
+        return config
+    from dataclasses import replace
+
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def context_of(args: argparse.Namespace, config: Config, now: datetime) -> Context:
+    resolver = Resolver.parse(config.resolver) if config.resolver else Resolver.from_resolv_conf()
+    settings = Settings(resolver, args.timeout, args.tries, args.auth_port)
+    return Context(config, settings, now)
+
+
+def store_of(config: Config) -> StateStore:
+    return StateStore(config.state_dir)
+
+
+def served_dir_of(config: Config, name: str) -> Path:
+    return config.lineage(name).served_dir or config.served_dir / name
+
+
+def enrollment_of(config: Config, state: State, name: str) -> Enrollment | None:
+    """The lineage's enrollment; a served view on disk counts even if the state was lost."""
+    enrollment = state.enrolled.get(name)
+    if enrollment is not None:
+        return enrollment
+    served = served_dir_of(config, name)
+    if ServedView(served).exists():
+        return Enrollment("certbot", str(served))
+    return None
+
+
+def exit_for(outcomes: list[Outcome]) -> int:
+    codes = []
+    for outcome in outcomes:
+        if outcome.action in (Action.PROMOTED, Action.SERVED):
+            codes.append(ExitCode.OK)
+        else:
+            codes.append(EXIT_FOR_VERDICT[outcome.decision.verdict])
+    return max(codes, key=_EXIT_ORDER.index) if codes else ExitCode.OK
+
+
+def journal() -> logging.Logger:
+    """A logger that also writes to syslog/the journal: certbot only logs a hook's status."""
+    logger = logging.getLogger("dane-hook")
+    if not logger.handlers:
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        if os.path.exists("/dev/log"):
+            try:
+                handler = logging.handlers.SysLogHandler(address="/dev/log")
+                handler.setFormatter(logging.Formatter("dane-hook: %(message)s"))
+                logger.addHandler(handler)
+            except OSError:
+                pass
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def summary(outcome: Outcome) -> str:
+    """One line: what happened to the candidate and why."""
+    verdict = outcome.decision.verdict.value
+    if outcome.action == Action.PROMOTED:
+        text = f"{outcome.lineage}: promoted (verdict {verdict}): the new chain is served"
+    elif outcome.action == Action.SERVED:
+        text = f"{outcome.lineage}: the new chain is already served"
+    elif outcome.action == Action.HELD:
+        reason = next(
+            (d.reason for d in outcome.decision.endpoints if d.verdict is outcome.decision.verdict),
+            verdict,
+        )
+        text = f"{outcome.lineage}: HELD ({verdict}): {reason}"
+        if outcome.decision.earliest:
+            text += f"; may be served from {when(outcome.decision.earliest)}"
+    else:
+        text = f"{outcome.lineage}: checked ({verdict}), not enrolled or warn mode: nothing changed"
+    return text
+
+
+def print_outcome(outcome: Outcome, now: datetime) -> None:
+    print(summary(outcome))
+    for result in outcome.reloads:
+        status = "ok" if result.returncode == 0 else f"FAILED with status {result.returncode}"
+        print(f"  reload {' '.join(result.command)}: {status} {result.error}".rstrip())
+    for warning in outcome.warnings:
+        print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    if outcome.action != Action.SERVED:
+        report = PlanReport([(outcome.lineage, outcome.decision, outcome.plan)], now)
+        sys.stdout.write(PLAN_RENDERERS[PlanFormat.ZONE](report))

@@ -1,0 +1,38 @@
+"""`dane-hook release`: promote held candidates that have become safe (timer, and after deploy)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from dane_hook.cli.lineage import (
+    add_common_arguments,
+    config_of,
+    context_of,
+    exit_for,
+    journal,
+    print_outcome,
+    store_of,
+    summary,
+)
+from dane_hook.serving import release
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cert-name", action="append", metavar="NAME", help="only this lineage")
+    add_common_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    now = datetime.now(timezone.utc)
+    context = context_of(args, config, now)
+    with store_of(config).locked(now) as state:
+        outcomes = release(context, state, args.cert_name)
+    log = journal()
+    for outcome in outcomes:
+        print_outcome(outcome, now)
+        log.info(summary(outcome))
+    if not outcomes:
+        print("nothing is held")
+    return exit_for(outcomes)

@@ -1,0 +1,125 @@
+"""`dane-hook status`: per lineage, what is served, what is held and why, each verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dane_hook.chain import not_after
+from dane_hook.cli.lineage import (
+    add_common_arguments,
+    config_of,
+    context_of,
+    enrollment_of,
+    store_of,
+)
+from dane_hook.decision import decide
+from dane_hook.errors import Error
+from dane_hook.exitcodes import ExitCode
+from dane_hook.observe import endpoints_of, host_of, observe
+from dane_hook.records import certificate_record
+from dane_hook.render import SCHEMA_VERSION
+from dane_hook.render_check import when
+from dane_hook.served import ServedView
+from dane_hook.serving import chain_of, read_candidate
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cert-name", action="append", metavar="NAME", help="only this lineage")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_common_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    now = datetime.now(timezone.utc)
+    context = context_of(args, config, now)
+    lineages: list[dict[str, Any]] = []
+    with store_of(config).locked(now) as state:
+        names = sorted(set(state.enrolled) | set(config.lineages) | set(state.held))
+        for name in names:
+            if args.cert_name and name not in args.cert_name:
+                continue
+            enrollment = enrollment_of(config, state, name)
+            entry: dict[str, Any] = {"lineage": name, "enrolled": enrollment is not None}
+            served = None
+            if enrollment is not None:
+                view = ServedView(Path(enrollment.served_dir))
+                entry["served_dir"] = enrollment.served_dir
+                if view.exists():
+                    served = chain_of(view.read_current(), f"served {name}")
+                    entry["served"] = {
+                        "version": view.current,
+                        "previous": view.previous,
+                        "subject": served.leaf.subject.rfc4514_string(),
+                        "not_after": not_after(served.leaf).isoformat(),
+                        "tlsa_3_1_1": certificate_record(served.leaf, 3, 1, 1).to_text(),
+                    }
+            held = state.held.get(name)
+            candidate = served
+            if held is not None:
+                entry["held"] = {
+                    "version": held.version,
+                    "since": held.since.isoformat(),
+                    "verdict": held.verdict,
+                    "reason": held.reason,
+                    "earliest": held.earliest.isoformat() if held.earliest else None,
+                }
+                try:
+                    candidate = chain_of(read_candidate(config, name, held.version), f"held {name}")
+                except Error as exc:
+                    entry["held"]["error"] = exc.diagnostics()
+            if candidate is None:
+                entry["endpoints"] = []
+                lineages.append(entry)
+                continue
+            explicit = config.lineage(name).endpoints or (
+                enrollment.endpoints if enrollment else ()
+            )
+            endpoints = endpoints_of(candidate, explicit, config.ports)
+            observations = observe(endpoints, context.settings, state, now)
+            hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
+            decision = decide(
+                candidate,
+                served,
+                [o.published for o in observations],
+                now,
+                strict=config.strict,
+                host_of=hosts,
+            )
+            entry["checked"] = "held candidate" if held is not None else "served chain"
+            entry["verdict"] = decision.verdict.value
+            entry["endpoints"] = [
+                {"endpoint": d.endpoint, "verdict": d.verdict.value, "reason": d.reason}
+                for d in decision.endpoints
+            ]
+            lineages.append(entry)
+    if args.format == "json":
+        document = {"schema_version": SCHEMA_VERSION, "now": now.isoformat(), "lineages": lineages}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return ExitCode.OK
+    if not lineages:
+        print("no lineage is enrolled or configured")
+    for entry in lineages:
+        print(
+            f"{entry['lineage']}: {'enrolled' if entry['enrolled'] else 'not enrolled (warn mode)'}"
+        )
+        if "served" in entry:
+            served_entry = entry["served"]
+            print(
+                f"  served: version {served_entry['version']}, {served_entry['subject']}, "
+                f"expires {when(datetime.fromisoformat(served_entry['not_after']))}"
+            )
+        if "held" in entry:
+            h = entry["held"]
+            earliest = f", earliest promotion {h['earliest']}" if h["earliest"] else ""
+            print(f"  HELD since {h['since']}: {h['verdict']}: {h['reason']}{earliest}")
+        else:
+            print("  nothing held")
+        for endpoint in entry["endpoints"]:
+            print(f"  {endpoint['endpoint']} {endpoint['verdict']}: {endpoint['reason']}")
+    return ExitCode.OK

@@ -1,0 +1,194 @@
+"""The configuration file (TOML): global settings and one table per lineage.
+
+    resolver = "127.0.0.1"           # default: /etc/resolv.conf
+    state_dir = "/var/lib/dane-hook"
+    served_dir = "/etc/dane-hook/served"
+    certbot_dir = "/etc/letsencrypt"
+    ports = [25]                     # for endpoints discovered from certificate names
+    strict = false                   # an incomplete RRset (RFC 7671 §8) holds the chain
+    expiry_warn_days = 14
+    expiry_action = "hold"           # or "serve": what to do when the served chain expires
+
+    [lineage."mail.example.com"]
+    endpoints = ["_25._tcp.mail.example.com"]
+    policy = "hold"                  # or "warn": check and plan only, never hold
+    reload = ["systemctl reload postfix"]
+    served_dir = "/etc/dane-hook/served/mail.example.com"
+
+expiry_action "hold" is the default: an expired certificate still authenticates by DANE-EE
+(RFC 7672 §3.1.1 ignores dates), and DANE-TA senders, PKIX and MTA-STS senders refuse it; a
+chain that no published record authenticates fails every DANE sender. "serve" prefers the
+PKIX/MTA-STS senders and gives up DANE delivery until the records are published.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dane_hook.errors import BadInput
+from dane_hook.served import DEFAULT_SERVED_DIR
+from dane_hook.sources.certbot import DEFAULT_CERTBOT_DIR
+from dane_hook.state import DEFAULT_STATE_DIR
+
+DEFAULT_CONFIG = Path("/etc/dane-hook/config.toml")
+POLICIES = ("hold", "warn")
+EXPIRY_ACTIONS = ("hold", "serve")
+
+
+class ConfigError(BadInput):
+    """The configuration file is wrong (exit 3: bad input)."""
+
+
+@dataclass(frozen=True)
+class LineageConfig:
+    endpoints: tuple[str, ...] = ()
+    policy: str = "hold"
+    reload: tuple[str, ...] = ()
+    served_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    resolver: str | None = None
+    state_dir: Path = DEFAULT_STATE_DIR
+    served_dir: Path = DEFAULT_SERVED_DIR
+    certbot_dir: Path = DEFAULT_CERTBOT_DIR
+    ports: tuple[int, ...] = (25,)
+    strict: bool = False
+    expiry_warn_days: int = 14
+    expiry_action: str = "hold"
+    lineages: Mapping[str, LineageConfig] = field(default_factory=dict)
+
+    def lineage(self, name: str) -> LineageConfig:
+        return self.lineages.get(name, LineageConfig())
+
+
+_GLOBAL_KEYS = {
+    "resolver",
+    "state_dir",
+    "served_dir",
+    "certbot_dir",
+    "ports",
+    "strict",
+    "expiry_warn_days",
+    "expiry_action",
+    "lineage",
+}
+_LINEAGE_KEYS = {"endpoints", "policy", "reload", "served_dir"}
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: expected {expected}")
+
+    def string(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.fail(f"{where}{key}", "a non-empty string")
+        return value
+
+    def strings(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{where}{key}", "a list of strings")
+        return tuple(value)
+
+    def choice(
+        self, table: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
+    ) -> str:
+        value = table.get(key, default)
+        if value not in choices:
+            raise self.fail(f"{where}{key}", " or ".join(repr(c) for c in choices))
+        return str(value)
+
+    def unknown(self, table: Mapping[str, Any], known: set[str], where: str) -> None:
+        extra = sorted(set(table) - known)
+        if extra:
+            raise ConfigError(
+                f"{self.path}: {where}{extra[0]}: unknown key",
+                f"known keys: {', '.join(sorted(known))}",
+            )
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """The configuration: --config, else $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml.
+
+    A missing default file means defaults; a missing file that was named is an error.
+    """
+    named = path or os.environ.get("DANE_HOOK_CONFIG")
+    file = Path(named) if named else DEFAULT_CONFIG
+    if not file.exists():
+        if named:
+            raise ConfigError(f"{file}: no such configuration file")
+        return Config()
+    if sys.version_info < (3, 11):
+        raise ConfigError(f"{file}: reading TOML needs Python 3.11 or newer (tomllib)")
+    # Imported by name: the package also runs on Python 3.10, where tomllib does not exist.
+    tomllib = importlib.import_module("tomllib")
+
+    try:
+        document = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror})") from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from exc
+    reader = _Reader(file)
+    reader.unknown(document, _GLOBAL_KEYS, "")
+    ports = document.get("ports", [25])
+    if (
+        not isinstance(ports, list)
+        or not ports
+        or not all(isinstance(p, int) and 0 < p < 65536 for p in ports)
+    ):
+        raise reader.fail("ports", "a list of port numbers, e.g. [25, 465]")
+    strict = document.get("strict", False)
+    if not isinstance(strict, bool):
+        raise reader.fail("strict", "true or false")
+    warn_days = document.get("expiry_warn_days", 14)
+    if not isinstance(warn_days, int) or warn_days < 0:
+        raise reader.fail("expiry_warn_days", "a number of days (0 or more)")
+    lineages: dict[str, LineageConfig] = {}
+    tables = document.get("lineage", {})
+    if not isinstance(tables, dict):
+        raise reader.fail("lineage", 'tables like [lineage."mail.example.com"]')
+    for name, table in tables.items():
+        where = f'lineage."{name}".'
+        if not isinstance(table, dict):
+            raise reader.fail(where.rstrip("."), "a table")
+        reader.unknown(table, _LINEAGE_KEYS, where)
+        served = reader.string(table, "served_dir", where)
+        lineages[name] = LineageConfig(
+            endpoints=reader.strings(table, "endpoints", where),
+            policy=reader.choice(table, "policy", where, POLICIES, "hold"),
+            reload=reader.strings(table, "reload", where),
+            served_dir=Path(served) if served else None,
+        )
+
+    def directory(key: str, default: Path) -> Path:
+        value = reader.string(document, key, "")
+        return Path(value) if value else default
+
+    return Config(
+        path=file,
+        resolver=reader.string(document, "resolver", ""),
+        state_dir=directory("state_dir", DEFAULT_STATE_DIR),
+        served_dir=directory("served_dir", DEFAULT_SERVED_DIR),
+        certbot_dir=directory("certbot_dir", DEFAULT_CERTBOT_DIR),
+        ports=tuple(ports),
+        strict=strict,
+        expiry_warn_days=warn_days,
+        expiry_action=reader.choice(document, "expiry_action", "", EXPIRY_ACTIONS, "hold"),
+        lineages=lineages,
+    )
