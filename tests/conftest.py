@@ -1,3 +1,4 @@
-"""Shared fixtures: the DNS lab (Knot primary and secondary, Unbound, tamper proxy) on loopback."""
+"""Shared fixtures on loopback: the DNS lab (Knot primary and secondary, Unbound, tamper proxy),
+Pebble as the ACME CA and real certbot runs against it."""
 
-pytest_plugins = ("tests.infra.fixtures",)
+pytest_plugins = ("tests.infra.fixtures", "tests.infra.acme_fixtures")
