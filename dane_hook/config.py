@@ -8,6 +8,7 @@
     strict = false                   # an incomplete RRset (RFC 7671 §8) holds the chain
     expiry_warn_days = 14
     expiry_action = "hold"           # or "serve": what to do when the served chain expires
+    auth_port = 53                   # port the authoritative servers are asked on
 
     [lineage."mail.example.com"]
     endpoints = ["_25._tcp.mail.example.com"]
@@ -64,6 +65,7 @@ class Config:
     strict: bool = False
     expiry_warn_days: int = 14
     expiry_action: str = "hold"
+    auth_port: int | None = None
     lineages: Mapping[str, LineageConfig] = field(default_factory=dict)
 
     def lineage(self, name: str) -> LineageConfig:
@@ -79,6 +81,7 @@ _GLOBAL_KEYS = {
     "strict",
     "expiry_warn_days",
     "expiry_action",
+    "auth_port",
     "lineage",
 }
 _LINEAGE_KEYS = {"endpoints", "policy", "reload", "served_dir"}
@@ -159,6 +162,9 @@ def load_config(path: Path | str | None = None) -> Config:
     warn_days = document.get("expiry_warn_days", 14)
     if not isinstance(warn_days, int) or warn_days < 0:
         raise reader.fail("expiry_warn_days", "a number of days (0 or more)")
+    auth_port = document.get("auth_port")
+    if auth_port is not None and (not isinstance(auth_port, int) or not 0 < auth_port < 65536):
+        raise reader.fail("auth_port", "a port number")
     lineages: dict[str, LineageConfig] = {}
     tables = document.get("lineage", {})
     if not isinstance(tables, dict):
@@ -190,5 +196,6 @@ def load_config(path: Path | str | None = None) -> Config:
         strict=strict,
         expiry_warn_days=warn_days,
         expiry_action=reader.choice(document, "expiry_action", "", EXPIRY_ACTIONS, "hold"),
+        auth_port=auth_port,
         lineages=lineages,
     )

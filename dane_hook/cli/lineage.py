@@ -68,7 +68,7 @@ def config_of(args: argparse.Namespace) -> Config:
 
 def context_of(args: argparse.Namespace, config: Config, now: datetime) -> Context:
     resolver = Resolver.parse(config.resolver) if config.resolver else Resolver.from_resolv_conf()
-    settings = Settings(resolver, args.timeout, args.tries, args.auth_port)
+    settings = Settings(resolver, args.timeout, args.tries, args.auth_port or config.auth_port)
     return Context(config, settings, now)
 
 
