@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from dane_hook.matching import MatchResult, RecordStatus
-from dane_hook.records import RecordSource
+if TYPE_CHECKING:  # only types: `records` must not pay for importing the matcher
+    from dane_hook.matching import MatchResult
+    from dane_hook.records import RecordSource
 
 SCHEMA_VERSION = 1
 """Version of every JSON document dane-hook prints; raised when a field changes meaning."""
@@ -99,7 +101,7 @@ def _match_json(result: MatchResult) -> str:
             {
                 "rdata": v.record.to_text(),
                 "status": v.status.value,
-                "usable": v.status is not RecordStatus.UNUSABLE,
+                "usable": v.status.value != "unusable",
                 "depth": v.depth,
                 "reason": v.reason,
             }

@@ -1,4 +1,10 @@
-"""TLSA records: the registries of RFC 6698 §7 and one record, parsed and emitted by dnspython."""
+"""TLSA records: the registries of RFC 6698 §7 and one record, parsed by dnspython.
+
+dnspython is imported only where a record is parsed: it costs more start-up time than the
+whole `records` command otherwise needs, and the hooks must start fast. Emitting needs no
+parser: `to_text()` writes the presentation format dnspython writes with chunksize 0 (a test
+holds the two equal).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,13 @@ import binascii
 import re
 from dataclasses import dataclass
 from enum import IntEnum
-
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.tokenizer
-from dns.rdtypes.ANY.TLSA import TLSA
+from typing import TYPE_CHECKING
 
 from dane_hook.errors import BadInput, UsageError
+
+if TYPE_CHECKING:
+    import dns.rdata
+    from dns.rdtypes.ANY.TLSA import TLSA
 
 
 class Usage(IntEnum):
@@ -64,6 +67,12 @@ class TLSARecord:
         return (self.usage, self.selector, self.mtype)
 
     def to_rdata(self) -> TLSA:
+        """The dnspython rdata (dnspython >= 2.5 refuses a digest of the wrong length)."""
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+        from dns.rdtypes.ANY.TLSA import TLSA
+
         rdata = dns.rdata.from_wire(
             dns.rdataclass.IN,
             dns.rdatatype.TLSA,
@@ -75,13 +84,12 @@ class TLSARecord:
         return rdata
 
     def to_text(self) -> str:
-        """`U S M hex`: lowercase hex without spaces, as dnspython emits with chunksize 0."""
-        try:
-            return str(self.to_rdata().to_text(chunksize=0))
-        except (dns.exception.DNSException, ValueError):
-            # dnspython >= 2.5 refuses digests of the wrong length; such a record is still
-            # well-formed TLSA (RFC 6698 §2.2) and is shown as it was published.
-            return f"{self.usage} {self.selector} {self.mtype} {self.data.hex()}"
+        """`U S M hex`: lowercase hex without spaces, as dnspython emits with chunksize 0.
+
+        A digest of the wrong length, which newer dnspython refuses, is shown as published:
+        it is still well-formed TLSA (RFC 6698 §2.2).
+        """
+        return f"{self.usage} {self.selector} {self.mtype} {self.data.hex()}"
 
     def short(self) -> str:
         """The record with its data shortened, for messages."""
@@ -91,6 +99,8 @@ class TLSARecord:
 
     @classmethod
     def from_rdata(cls, rdata: dns.rdata.Rdata) -> TLSARecord:
+        from dns.rdtypes.ANY.TLSA import TLSA
+
         if not isinstance(rdata, TLSA):
             raise BadInput(f"not a TLSA record: {rdata.to_text()}")
         return cls(int(rdata.usage), int(rdata.selector), int(rdata.mtype), bytes(rdata.cert))
@@ -98,6 +108,11 @@ class TLSARecord:
     @classmethod
     def from_text(cls, text: str) -> TLSARecord:
         """Parse `U S M HEX` (spaces inside the hex allowed) through dnspython."""
+        import dns.exception
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+
         try:
             rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TLSA, text)
         except (dns.exception.DNSException, ValueError, TypeError) as exc:
@@ -117,6 +132,9 @@ def _wrong_length_digest(text: str) -> tuple[int, int, int, bytes] | None:
     Newer dnspython checks that a SHA-256/512 digest has 32/64 bytes; such a record is
     still well-formed TLSA, which clients skip as unusable (OpenSSL's SSL_dane_tlsa_add()).
     """
+    import dns.exception
+    import dns.tokenizer
+
     try:
         tok = dns.tokenizer.Tokenizer(text)
         usage, selector, mtype = tok.get_uint8(), tok.get_uint8(), tok.get_uint8()
@@ -195,9 +213,19 @@ def owner_name(host: str, port: int = 25, proto: str = "tcp") -> str:
 
 
 def absolute_name(text: str) -> str:
-    """A DNS name checked by dnspython, lowercase, with its trailing dot."""
-    try:
-        name = dns.name.from_text(text.strip())
-    except dns.exception.DNSException as exc:
-        raise UsageError(f"not a DNS name: {text!r} ({exc})") from exc
-    return str(name.to_text()).lower()
+    """A host or owner name, lowercase, with its trailing dot (RFC 1035 §2.3.4 limits).
+
+    Checked by hand rather than by dnspython: only the lengths and empty labels matter here,
+    and `records` should not pay for importing a DNS library.
+    """
+    name = text.strip().rstrip(".").lower()
+    labels = name.split(".")
+    if not name or any(not label for label in labels):
+        raise UsageError(f"not a DNS name: {text!r} (empty label)")
+    if any(len(label.encode()) > 63 for label in labels):
+        raise UsageError(f"not a DNS name: {text!r} (a label is longer than 63 octets)")
+    if len(name.encode()) + 2 > 255:
+        raise UsageError(f"not a DNS name: {text!r} (longer than 255 octets)")
+    if any(c.isspace() or c in '\\()";' for c in name):
+        raise UsageError(f"not a DNS name: {text!r} (white space or a special character)")
+    return f"{name}."
