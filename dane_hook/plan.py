@@ -7,10 +7,11 @@ the records that match nothing still served.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from dane_hook.catalog.coverage import Coverage
 from dane_hook.chain import ServedChain
 from dane_hook.decision import Decision, Publication, Published
 from dane_hook.matching import authenticate
@@ -31,6 +32,14 @@ class EndpointPlan:
     """Step 3: remove these once the new chain is served."""
     keep: tuple[TLSARecord, ...]
     warnings: tuple[str, ...] = ()
+    later: tuple[TLSARecord, ...] = ()
+    """Records that pin only retired intermediates but still authenticate a chain to serve:
+    remove them once no served chain is issued by those intermediates."""
+    notes: tuple[str, ...] = ()
+    """What the CA catalog says about the intermediates (coverage of the next renewal)."""
+    smallest: tuple[TLSARecord, ...] = ()
+    """When the RRset would grow past MAX_RRSET_RECORDS: the smallest set that still covers
+    the current and next key and the CA's intermediates of the key type in use."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,25 @@ def _records_to_add(
     return add
 
 
+def smallest_set(
+    chains: Sequence[ServedChain], published: Published, coverage: Coverage | None
+) -> list[TLSARecord]:
+    """The fewest records that still cover every chain's key (3 1 1, where DANE-EE is in use)
+    and every chain's issuer plus the CA's intermediates of its key type (2 1 1, where
+    DANE-TA is in use): one combination each, RFC 7671 §8 needs no more."""
+    usable = [r for r in published.records if unusable_reason(r) is None]
+    uses_ta = any(r.usage == Usage.DANE_TA for r in usable)
+    uses_ee = any(r.usage == Usage.DANE_EE for r in usable) or not uses_ta
+    out: list[TLSARecord] = []
+    if uses_ee:
+        out += [certificate_record(c.leaf, 3, 1, 1) for c in chains]
+    if uses_ta:
+        if coverage is not None and coverage.issuers.checkable:
+            out += [k.records(2, 1, 1)[0] for k in coverage.issuers.expected]
+        out += [certificate_record(c.issuers[0], 2, 1, 1) for c in chains if c.issuers]
+    return list(dict.fromkeys(out))
+
+
 def make_plan(
     candidate: ServedChain,
     served: Sequence[ServedChain],
@@ -86,36 +114,73 @@ def make_plan(
     now: datetime,
     *,
     host_of: dict[str, str] | None = None,
+    coverage: Mapping[str, Coverage] | None = None,
+    current: ServedChain | None = None,
 ) -> Plan:
     """What to publish, when to serve the candidate, and what to remove afterwards.
 
     `served` are the chains still served at these endpoints once the candidate is (other
     lineages sharing the name, e.g. an RSA next to an ECDSA certificate); a record that
     authenticates any of them, or the candidate, is never proposed for removal.
+    `coverage` (per endpoint, from the CA catalog) adds the records of the intermediates the
+    CA may issue the next certificate from and keeps them; `current` is the chain served now,
+    counted only for the smallest set proposed when the RRset grows too large.
     """
     plans: list[EndpointPlan] = []
     for p in published:
         if p.status is not Publication.SECURE:
             continue
         host = (host_of or {}).get(p.endpoint)
+        covered = (coverage or {}).get(p.endpoint)
         add = _records_to_add(candidate, p, host, now)
+        if covered is not None and covered.issuers.checkable:
+            present = set(p.records)
+            add += [r for r in covered.to_add if r not in present and r not in add]
+        expected = covered.issuers.expected if covered is not None else ()
         keep: list[TLSARecord] = []
         remove: list[TLSARecord] = []
         for record in p.records:
             chains = (candidate, *served)
-            if any(_authenticates(record, chain, host, now) for chain in chains):
+            if any(_authenticates(record, chain, host, now) for chain in chains) or any(
+                key.matches(record) for key in expected if record.usage == Usage.DANE_TA
+            ):
                 keep.append(record)
             else:
                 remove.append(record)
+        later: list[TLSARecord] = []
+        notes: list[str] = []
+        if covered is not None and covered.applies:
+            later = [r.record for r in covered.retired if r.record in keep]
+            notes = [covered.summary(), *covered.notes()]
         warnings: list[str] = []
+        smallest: list[TLSARecord] = []
         peak = len(p.records) + len(add)
         if peak > MAX_RRSET_RECORDS:
-            warnings.append(
+            chains_now = [c for c in (current, candidate, *served) if c is not None]
+            smallest = smallest_set(chains_now, p, covered)
+            what = "the current and next key"
+            if covered is not None and covered.applies and covered.issuers.checkable:
+                what += f" and {covered.issuers.describe()}"
+            warning = (
                 f"{p.endpoint} would hold {peak} TLSA records during the rollover; large "
-                f"senders have failed above {MAX_RRSET_RECORDS}: remove unused records first"
+                f"senders have failed above {MAX_RRSET_RECORDS}: remove unused records first; "
+                f"the smallest set that still covers {what} has {len(smallest)} records"
             )
+            if len(smallest) > MAX_RRSET_RECORDS:
+                warning += f", itself more than {MAX_RRSET_RECORDS}: serve fewer chains here"
+            warnings.append(warning)
         plans.append(
-            EndpointPlan(p.endpoint, p.ttl, tuple(add), tuple(remove), tuple(keep), tuple(warnings))
+            EndpointPlan(
+                p.endpoint,
+                p.ttl,
+                tuple(add),
+                tuple(remove),
+                tuple(keep),
+                tuple(warnings),
+                tuple(later),
+                tuple(notes),
+                tuple(smallest),
+            )
         )
     return Plan(
         tuple(plans),

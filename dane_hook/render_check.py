@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from dane_hook.catalog.coverage import Coverage
 from dane_hook.decision import Decision, EndpointDecision, Verdict
 from dane_hook.observe import Observation
 from dane_hook.plan import Plan
@@ -33,6 +34,8 @@ class CheckReport:
     checked: Sequence[tuple[str, Decision, Sequence[Observation]]]
     """(label of the chain, its decision, the observations of its endpoints)."""
     now: datetime
+    coverage: Mapping[tuple[str, str], Coverage] = field(default_factory=dict)
+    """(label, endpoint) -> how its DANE-TA records cover the CA's intermediates."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,54 @@ def _records(decision: EndpointDecision, observation: Observation) -> list[str]:
     return lines
 
 
+def _coverage(coverage: Coverage | None) -> list[str]:
+    if coverage is None or not coverage.applies:
+        return []
+    lines = [f"    CA catalog: {coverage.summary()}"]
+    lines += [f"      {note}" for note in coverage.notes()]
+    return lines
+
+
+def coverage_json(coverage: Coverage | None) -> dict[str, Any] | None:
+    if coverage is None:
+        return None
+    issuers = coverage.issuers
+    return {
+        "applies": coverage.applies,
+        "checkable": issuers.checkable,
+        "covered": coverage.covered,
+        "summary": coverage.summary(),
+        "ca": issuers.ca,
+        "key_family": issuers.family.value if issuers.family else None,
+        "issuer": issuers.issuer.name if issuers.issuer else None,
+        "fallback": issuers.fallback,
+        "in_use": [" ".join(map(str, p)) for p in coverage.in_use],
+        "expected": [
+            {"name": k.name, "status": k.status.value, "spki_sha256": k.spki_sha256.hex()}
+            for k in issuers.expected
+        ],
+        "missing": [
+            {
+                "name": m.key.name,
+                "status": m.key.status.value,
+                "params": " ".join(map(str, m.params)),
+                "add": [r.to_text() for r in m.records],
+                "message": m.message(),
+            }
+            for m in coverage.missing
+        ],
+        "retired": [
+            {
+                "rdata": r.record.to_text(),
+                "intermediates": [k.name for k in r.keys],
+                "serves_chain": r.serves_chain,
+                "message": r.message(),
+            }
+            for r in coverage.retired
+        ],
+    }
+
+
 def _check_text(report: CheckReport) -> str:
     lines: list[str] = []
     for label, decision, observations in report.checked:
@@ -106,6 +157,7 @@ def _check_text(report: CheckReport) -> str:
             lines.append(f"    resolver: {answer.reason}" + (f" (TTL {ttl} s)" if ttl else ""))
             lines += _servers(observation)
             lines += _records(endpoint, observation)
+            lines += _coverage(report.coverage.get((label, endpoint.endpoint)))
         if not decision.endpoints:
             lines.append("  no endpoint: give --endpoint, or a certificate with DNS names")
     return "\n".join(lines) + "\n"
@@ -115,7 +167,9 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _endpoint_json(decision: EndpointDecision, observation: Observation) -> dict[str, Any]:
+def _endpoint_json(
+    decision: EndpointDecision, observation: Observation, coverage: Coverage | None
+) -> dict[str, Any]:
     view = observation.view
     statuses = {}
     if decision.match is not None:
@@ -148,6 +202,7 @@ def _endpoint_json(decision: EndpointDecision, observation: Observation) -> dict
             for s in (view.servers if view else ())
         ],
         "servers_error": observation.view_error,
+        "catalog": coverage_json(coverage),
     }
 
 
@@ -161,7 +216,7 @@ def _check_json(report: CheckReport) -> str:
                 "verdict": decision.verdict.value,
                 "earliest": _iso(decision.earliest),
                 "endpoints": [
-                    _endpoint_json(d, o)
+                    _endpoint_json(d, o, report.coverage.get((label, d.endpoint)))
                     for d, o in zip(decision.endpoints, observations, strict=True)
                 ],
             }
@@ -191,6 +246,9 @@ def _plan_zone(report: PlanReport) -> str:
             lines += [_zone_line(endpoint.endpoint, endpoint.ttl, r) for r in endpoint.add]
         if not any(e.add for e in plan.endpoints):
             lines.append(";   nothing to add")
+        for endpoint in plan.endpoints:
+            lines += [f"; {endpoint.endpoint} CA catalog: {note}" for note in endpoint.notes[:1]]
+            lines += [f";   {note}" for note in endpoint.notes[1:]]
         if plan.serve_now:
             lines.append("; step 2: the new chain may be served now")
         elif plan.serve_from is not None:
@@ -211,8 +269,22 @@ def _plan_zone(report: PlanReport) -> str:
             ]
         if not any(e.remove for e in plan.endpoints):
             lines.append(";   nothing to remove")
+        if any(e.later for e in plan.endpoints):
+            lines.append(
+                "; later, once no served chain is issued by a retired intermediate, remove:"
+            )
+        for endpoint in plan.endpoints:
+            lines += [
+                f";   {_zone_line(endpoint.endpoint, endpoint.ttl, r)}" for r in endpoint.later
+            ]
         for endpoint in plan.endpoints:
             lines += [f"; warning: {w}" for w in endpoint.warnings]
+            if endpoint.smallest:
+                lines.append(f"; the smallest set for {endpoint.endpoint}:")
+                lines += [
+                    f";   {_zone_line(endpoint.endpoint, endpoint.ttl, r)}"
+                    for r in endpoint.smallest
+                ]
     return "\n".join(lines) + "\n"
 
 
@@ -247,6 +319,9 @@ def _plan_json(report: PlanReport) -> str:
                         "add": [r.to_text() for r in e.add],
                         "remove": [r.to_text() for r in e.remove],
                         "keep": [r.to_text() for r in e.keep],
+                        "remove_later": [r.to_text() for r in e.later],
+                        "catalog": list(e.notes),
+                        "smallest_set": [r.to_text() for r in e.smallest],
                         "warnings": list(e.warnings),
                     }
                     for e in plan.endpoints

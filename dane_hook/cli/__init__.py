@@ -20,6 +20,7 @@ COMMANDS = {
     "match": ("match", "check whether TLSA records authenticate a chain, as a DANE client does"),
     "check": ("check", "may this chain be served now, given the DNSSEC-validated TLSA records?"),
     "plan": ("plan", "the records to add now, when to serve the new chain, what to remove later"),
+    "catalog": ("catalog", "show the CA catalog, or add intermediates to the local overlay"),
     "enroll": ("enroll", "let dane-hook own the files services read for a certbot lineage"),
     "deploy": ("deploy", "certbot --deploy-hook: promote the renewed chain, or hold it back"),
     "pre": ("pre", "certbot --pre-hook: preflight of every lineage before renewals"),

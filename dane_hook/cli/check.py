@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dane_hook.catalog import Catalog, load_catalog
+from dane_hook.catalog.coverage import Coverage, coverage_of, issuers_for
 from dane_hook.chain import ServedChain, build_chain
 from dane_hook.cli.inputs import read_chain
-from dane_hook.decision import Decision, Verdict, decide
+from dane_hook.decision import Decision, Publication, Verdict, decide
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
@@ -105,6 +107,13 @@ def candidates(args: argparse.Namespace) -> list[Candidate]:
     return [Candidate(args.chain or args.cert, served)]
 
 
+def current_chain(args: argparse.Namespace) -> ServedChain | None:
+    """The chain served now (--current), if given."""
+    if not args.current:
+        return None
+    return build_chain(load_certificates(args.current), source=args.current)
+
+
 def settings_of(args: argparse.Namespace) -> Settings:
     resolver = Resolver.parse(args.resolver) if args.resolver else Resolver.from_resolv_conf()
     if args.timeout <= 0 or args.tries < 1:
@@ -117,14 +126,25 @@ class Checked:
     candidate: Candidate
     decision: Decision
     observations: tuple[Observation, ...]
+    coverage: dict[str, Coverage]
+    """Endpoint -> how its DANE-TA records cover the CA's intermediates (secure ones only)."""
+
+
+def coverage_by_endpoint(
+    chain: ServedChain, observations: tuple[Observation, ...], catalog: Catalog, now: datetime
+) -> dict[str, Coverage]:
+    issuers = issuers_for(chain, catalog, now)
+    return {
+        o.endpoint: coverage_of(o.endpoint, issuers, o.published.records, catalog)
+        for o in observations
+        if o.published.status is Publication.SECURE
+    }
 
 
 def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], list[str]]:
     """Observe every endpoint of every candidate once, then decide for each candidate."""
     found = candidates(args)
-    current = None
-    if args.current:
-        current = build_chain(load_certificates(args.current), source=args.current)
+    current = current_chain(args)
     settings = settings_of(args)
     ports = args.port or [25]
     wanted = {c.label: endpoints_of(c.chain, args.endpoint, ports) for c in found}
@@ -132,6 +152,8 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
     with StateStore(args.state_dir).locked(now) as state:
         observed = {o.endpoint: o for o in observe(every, settings, state, now)}
         warnings = list(state.warnings)
+    catalog = load_catalog(args.state_dir, now)
+    warnings += catalog.warnings
     checked = []
     for candidate in found:
         observations = tuple(observed[e] for e in wanted[candidate.label])
@@ -143,7 +165,8 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
             strict=args.strict,
             host_of={o.endpoint: host_of(o.endpoint) for o in observations},
         )
-        checked.append(Checked(candidate, decision, observations))
+        coverage = coverage_by_endpoint(candidate.chain, observations, catalog, now)
+        checked.append(Checked(candidate, decision, observations, coverage))
     return checked, warnings
 
 
@@ -158,6 +181,10 @@ def execute(args: argparse.Namespace) -> int:
     checked, warnings = run_checks(args, now)
     for warning in warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
-    report = CheckReport([(c.candidate.label, c.decision, c.observations) for c in checked], now)
+    report = CheckReport(
+        [(c.candidate.label, c.decision, c.observations) for c in checked],
+        now,
+        {(c.candidate.label, e): cover for c in checked for e, cover in c.coverage.items()},
+    )
     sys.stdout.write(CHECK_RENDERERS[CheckFormat(args.format)](report))
     return worst_exit(checked)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from dane_hook.cli.check import add_source_arguments, run_checks, worst_exit
+from dane_hook.cli.check import add_source_arguments, current_chain, run_checks, worst_exit
+from dane_hook.observe import host_of
 from dane_hook.plan import make_plan
 from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport
 
@@ -27,11 +28,22 @@ def execute(args: argparse.Namespace) -> int:
     checked, warnings = run_checks(args, now)
     for warning in warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    current = current_chain(args)
     plans = []
     for c in checked:
         published = [o.published for o in c.observations]
-        hosts = {o.endpoint: o.endpoint for o in c.observations}
-        plan = make_plan(c.candidate.chain, [], published, c.decision, now, host_of=hosts)
+        # The name a DANE-TA match must cover is the endpoint's host (RFC 7672 §3.2.3).
+        hosts = {o.endpoint: host_of(o.endpoint) for o in c.observations}
+        plan = make_plan(
+            c.candidate.chain,
+            [],
+            published,
+            c.decision,
+            now,
+            host_of=hosts,
+            coverage=c.coverage,
+            current=current,
+        )
         plans.append((c.candidate.label, c.decision, plan))
     sys.stdout.write(PLAN_RENDERERS[PlanFormat(args.format)](PlanReport(plans, now)))
     return worst_exit(checked)

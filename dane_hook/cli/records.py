@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dane_hook.chain import ServedChain
 from dane_hook.cli.inputs import add_chain_arguments, add_owner_arguments, owners, read_chain
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
-from dane_hook.records import chain_records, key_records, parse_params
+from dane_hook.records import RecordSource, chain_records, key_records, parse_params
 from dane_hook.render import RECORDS_RENDERERS, RecordsFormat, RecordsOutput
 
 DEFAULT_TTL = 3600
@@ -30,6 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "3 x x for the leaf (or key), 2 x x for each issuer on the path",
     )
     parser.add_argument(
+        "--issuers",
+        choices=("chain", "catalog"),
+        default="chain",
+        help="usage 2 records for the issuers on the chain's path (default), or for every "
+        "intermediate the chain's CA may issue this key type from (active and backup, from "
+        "the CA catalog), the chain's own issuer first",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the CA catalog overlay is kept, with --issuers catalog "
+        "(default /var/lib/dane-hook)",
+    )
+    parser.add_argument(
         "--format",
         choices=[f.value for f in RecordsFormat],
         default=RecordsFormat.ZONE.value,
@@ -42,7 +57,14 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--ttl {args.ttl} is not between 0 and 2147483647 (RFC 2181 §8)")
     params = parse_params(args.params)
     chain, key = read_chain(args)
-    sources = chain_records(chain, params) if chain is not None else key_records(key, params)  # type: ignore[arg-type]
+    if args.issuers == "catalog":
+        if chain is None:
+            raise UsageError("--issuers catalog needs the chain: give --chain or --cert")
+        sources = catalog_records(chain, params, args.state_dir)
+    elif chain is not None:
+        sources = chain_records(chain, params)
+    else:
+        sources = key_records(key, params)  # type: ignore[arg-type]
     fmt = RecordsFormat(args.format)
     names = owners(args, chain)
     if fmt is RecordsFormat.ZONE and not names:
@@ -54,3 +76,49 @@ def execute(args: argparse.Namespace) -> int:
         )
     sys.stdout.write(RECORDS_RENDERERS[fmt](RecordsOutput(sources, names, args.ttl)))
     return ExitCode.OK
+
+
+def catalog_records(
+    chain: ServedChain, params: list[tuple[int, int, int]], state_dir: str | None
+) -> list[RecordSource]:
+    """The leaf's usage 3 records, then usage 2 records for every intermediate the CA may issue
+    the leaf's key type from, the chain's own issuer first. The catalog is imported here only:
+    loading it costs time that `records` without --issuers does not pay."""
+    from datetime import datetime, timezone
+
+    from dane_hook.catalog import load_catalog
+    from dane_hook.catalog.coverage import issuers_for
+    from dane_hook.state import DEFAULT_STATE_DIR
+
+    now = datetime.now(timezone.utc)
+    catalog = load_catalog(state_dir or DEFAULT_STATE_DIR, now)
+    for warning in catalog.warnings:
+        print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    issuers = issuers_for(chain, catalog, now)
+    leaf = [s for s in chain_records(chain, params) if s.role == "leaf"]
+    if not issuers.checkable or issuers.issuer is None:
+        print(
+            f"dane-hook: warning: {issuers.fallback}; printing the chain's own issuer",
+            file=sys.stderr,
+        )
+        own = [s for s in chain_records(chain, params) if s.role == "issuer" and s.depth == 1]
+        return leaf + own
+    keys = list(issuers.expected)
+    if issuers.issuer not in keys:
+        print(
+            f"dane-hook: note: {issuers.issuer.name}, this chain's issuer, is "
+            f"{issuers.issuer.status.value}: keep its record only while this chain is served",
+            file=sys.stderr,
+        )
+        keys.insert(0, issuers.issuer)
+    out = list(leaf)
+    for key in keys:
+        for usage, selector, mtype in params:
+            if usage == 2:
+                out += [
+                    RecordSource(
+                        record, "issuer", 1, key.first.certificate.subject.rfc4514_string()
+                    )
+                    for record in key.records(usage, selector, mtype)
+                ]
+    return out
