@@ -7,9 +7,13 @@ and only logs its exit status (a failing pre-hook does not stop the renewal).
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dane_hook.catalog import load_catalog
+from dane_hook.chain import ServedChain
+from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.lineage import (
     EXIT_FOR_VERDICT,
     add_common_arguments,
@@ -19,19 +23,37 @@ from dane_hook.cli.lineage import (
     journal,
     store_of,
 )
-from dane_hook.decision import Publication, decide
+from dane_hook.decision import decide
 from dane_hook.exitcodes import ExitCode
-from dane_hook.matching import authenticate
 from dane_hook.observe import endpoints_of, host_of, observe
-from dane_hook.records import certificate_record
+from dane_hook.renewal import ari_warning, outlook
 from dane_hook.served import ChainFiles, ServedView
 from dane_hook.serving import chain_of
-from dane_hook.sources.certbot import all_lineages
-from dane_hook.tlsa import Usage
+from dane_hook.sources.certbot import Lineage, all_lineages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
+
+
+def renewal_window(
+    lineage: Lineage | None, served: ServedChain, timeout: float
+) -> tuple[datetime | None, str]:
+    """The CA's ARI window start for the lineage (RFC 9773), or None, with one line."""
+    if lineage is None or not lineage.server:
+        return None, "no ACME server known for this lineage: no renewal window"
+    from dane_hook.ari import renewal_window as ask
+
+    issuer = served.issuers[0] if served.issuers else None
+    # certbot trusts REQUESTS_CA_BUNDLE for its ACME server; so does this request.
+    window, reason = ask(
+        lineage.server,
+        served.leaf,
+        issuer,
+        timeout=timeout,
+        ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"),
+    )
+    return (window.start if window else None), reason
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -40,6 +62,9 @@ def execute(args: argparse.Namespace) -> int:
     context = context_of(args, config, now)
     codes: list[ExitCode] = []
     log = journal()
+    catalog = load_catalog(config.state_dir, now)
+    for warning in catalog.warnings:
+        print(f"dane-hook: warning: {warning}")
     with store_of(config).locked(now) as state:
         for lineage in all_lineages(config.certbot_dir):
             enrollment = enrollment_of(config, state, lineage.name)
@@ -54,8 +79,8 @@ def execute(args: argparse.Namespace) -> int:
             explicit = config.lineage(lineage.name).endpoints or (
                 enrollment.endpoints if enrollment else ()
             )
-            observations = observe(
-                endpoints_of(served, explicit, config.ports), context.settings, state, now
+            observations = tuple(
+                observe(endpoints_of(served, explicit, config.ports), context.settings, state, now)
             )
             hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
             published = [o.published for o in observations]
@@ -68,30 +93,29 @@ def execute(args: argparse.Namespace) -> int:
                 print(f"  {d.endpoint} {d.verdict.value}: {d.reason}")
             if lineage.reuse_key:
                 print("  reuse_key is set: the renewal keeps the key, its 3 1 1 stays valid")
-                continue
-            print(
-                "  reuse_key is off: the next key is unknown until issuance, so only issuer "
-                "(2 1 1) records can cover the renewal"
-            )
-            if not served.issuers:
-                print("  the served chain has no issuer on its path: serve the full chain")
-                continue
-            issuer_record = certificate_record(served.issuers[0], 2, 1, 1)
-            for observation in observations:
-                p = observation.published
-                if p.status is not Publication.SECURE:
-                    continue
-                covered = any(
-                    r.usage == Usage.DANE_TA
-                    and authenticate(served, [r], host=hosts[p.endpoint], now=now).authenticated
-                    for r in p.records
+            else:
+                print(
+                    "  reuse_key is off: the next key is unknown until issuance, so only "
+                    "issuer (2 1 1) records can cover the renewal"
                 )
-                if covered:
-                    print(f"  {p.endpoint}: covered by a published 2 x x record")
-                else:
-                    print(
-                        f"  {p.endpoint}: NOT covered; publish, and wait 2 x TTL before renewing:"
-                    )
-                    print(f"    {p.endpoint} {p.ttl or 3600} IN TLSA {issuer_record.to_text()}")
+            coverage = coverage_by_endpoint(served, observations, catalog, now)
+            outlooks = outlook(
+                served, published, coverage, reuse_key=lineage.reuse_key, hosts=hosts, now=now
+            )
+            for o in outlooks:
+                if o.covered:
+                    print(f"  {o.endpoint}: the next renewal is covered: {o.reason}")
+                    continue
+                print(f"  {o.endpoint}: the next renewal is NOT covered: {o.reason}")
+                if o.add:
+                    print("    publish now, and wait 2 x TTL before renewing:")
+                for record in o.add:
+                    print(f"    {o.endpoint} {o.ttl or 3600} IN TLSA {record.to_text()}")
+            start, reason = renewal_window(lineage, served, args.timeout)
+            print(f"  renewal window: {reason}")
+            too_soon = ari_warning(start, outlooks, now)
+            if too_soon:
+                print(f"dane-hook: warning: {lineage.name}: {too_soon}")
+                log.warning(f"{lineage.name}: {too_soon}")
     worst = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
     return max(codes, key=worst.index) if codes else ExitCode.OK

@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dane_hook.chain import not_after
+from dane_hook.catalog import load_catalog
+from dane_hook.chain import ServedChain, not_after
+from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
@@ -17,21 +19,60 @@ from dane_hook.cli.lineage import (
     enrollment_of,
     store_of,
 )
+from dane_hook.cli.pre import renewal_window
+from dane_hook.config import Config
 from dane_hook.decision import decide
 from dane_hook.errors import Error
 from dane_hook.exitcodes import ExitCode
-from dane_hook.observe import endpoints_of, host_of, observe
+from dane_hook.observe import Observation, endpoints_of, host_of, observe
 from dane_hook.records import certificate_record
 from dane_hook.render import SCHEMA_VERSION
 from dane_hook.render_check import when
+from dane_hook.renewal import ari_warning, outlook
 from dane_hook.served import ServedView
 from dane_hook.serving import chain_of, read_candidate
+from dane_hook.sources.certbot import Lineage, read_lineage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert-name", action="append", metavar="NAME", help="only this lineage")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     add_common_arguments(parser)
+
+
+def _renewal(
+    config: Config,
+    name: str,
+    served: ServedChain,
+    observations: list[Observation],
+    *,
+    decision_hosts: dict[str, str],
+    args: argparse.Namespace,
+    now: datetime,
+) -> dict[str, Any]:
+    """The CA's renewal window (ARI) and whether the next renewal is covered."""
+    try:
+        lineage: Lineage | None = read_lineage(config.certbot_dir, name)
+    except Error:
+        lineage = None
+    catalog = load_catalog(config.state_dir, now)
+    coverage = coverage_by_endpoint(served, tuple(observations), catalog, now)
+    outlooks = outlook(
+        served,
+        [o.published for o in observations],
+        coverage,
+        reuse_key=bool(lineage and lineage.reuse_key),
+        hosts=decision_hosts,
+        now=now,
+    )
+    start, reason = renewal_window(lineage, served, args.timeout)
+    return {
+        "renewal_window": {"start": start.isoformat() if start else None, "reason": reason},
+        "next_renewal": [
+            {"endpoint": o.endpoint, "covered": o.covered, "reason": o.reason} for o in outlooks
+        ],
+        "warning": ari_warning(start, outlooks, now),
+    }
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -91,6 +132,12 @@ def execute(args: argparse.Namespace) -> int:
                 strict=config.strict,
                 host_of=hosts,
             )
+            if served is not None:
+                entry.update(
+                    _renewal(
+                        config, name, served, observations, decision_hosts=hosts, args=args, now=now
+                    )
+                )
             entry["checked"] = "held candidate" if held is not None else "served chain"
             entry["verdict"] = decision.verdict.value
             entry["endpoints"] = [
@@ -122,4 +169,11 @@ def execute(args: argparse.Namespace) -> int:
             print("  nothing held")
         for endpoint in entry["endpoints"]:
             print(f"  {endpoint['endpoint']} {endpoint['verdict']}: {endpoint['reason']}")
+        if "renewal_window" in entry:
+            print(f"  renewal window: {entry['renewal_window']['reason']}")
+            for o in entry["next_renewal"]:
+                covered = "covered" if o["covered"] else "NOT covered"
+                print(f"  next renewal at {o['endpoint']}: {covered}: {o['reason']}")
+            if entry["warning"]:
+                print(f"dane-hook: warning: {entry['lineage']}: {entry['warning']}")
     return ExitCode.OK
