@@ -1,4 +1,4 @@
-"""The chain as a server presents it: the leaf, then its issuers by name and verified signature."""
+"""The chain as a server presents it: the leaf, then the issuers OpenSSL picks, each verified."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 
 from dane_hook.errors import BadInput
 from dane_hook.keys import PublicKey, public_key_of, spki_der
+from dane_hook.pkix import likely_issued, self_signed
 
 MAX_PATH_LENGTH = 10
 
@@ -23,7 +24,8 @@ class ServedChain:
 
     leaf: x509.Certificate
     issuers: tuple[x509.Certificate, ...]
-    """Issuers from the leaf upward; each one's key verifies the signature of the one below."""
+    """Issuers from the leaf upward, as OpenSSL picks them; each one's key verifies the
+    signature of the one below."""
     stray: tuple[x509.Certificate, ...] = ()
     """Bundle certificates that are not on the leaf's issuer path."""
     key_checked: bool = False
@@ -117,14 +119,17 @@ def pick_issuer(
 ) -> x509.Certificate | None:
     """The issuer a client takes among several: one valid now, else the latest to expire.
 
-    This is OpenSSL's find_issuer() preference (crypto/x509/x509_vfy.c).
+    This is OpenSSL's choice (crypto/x509/x509_vfy.c get0_best_issuer_sk, find_issuer in
+    1.1) among the candidates in the order the server sends them, and like OpenSSL it checks
+    no signature: a candidate fits when pkix.likely_issued() says so (names, authority key
+    identifier, key type). Its signature is checked by the caller.
     """
-    fitting = [c for c in candidates if issues(c, certificate)]
+    fitting = [c for c in candidates if likely_issued(c, certificate)]
     if not fitting:
         return None
-    valid = [c for c in fitting if is_valid_at(c, now)]
-    if valid:
-        return valid[0]
+    for candidate in fitting:
+        if is_valid_at(candidate, now):
+            return candidate
     return max(fitting, key=not_after)
 
 
@@ -168,10 +173,16 @@ def build_chain(
     pool = [c for c in certificates if c is not leaf and not _same(c, leaf)]
     while len(path) < MAX_PATH_LENGTH:
         top = path[-1]
-        if is_self_signed(top):
+        # OpenSSL's build_chain() seeks no issuer above a self-signed certificate, judged by
+        # names and key identifiers (X509_self_signed(top, 0)).
+        if self_signed(top):
             break
         issuer = pick_issuer([c for c in pool if not any(_same(c, p) for p in path)], top, moment)
-        if issuer is None:
+        # The certificate OpenSSL takes must also verify the signature (internal_verify), or
+        # a client's path ends here: a same-named certificate without key identifiers that
+        # comes first in the bundle stands in front of the real issuer.
+        key = public_key_of(issuer) if issuer is not None else None
+        if issuer is None or key is None or not signed_by(top, key):
             break
         path.append(issuer)
     stray = tuple(c for c in certificates if not any(_same(c, p) for p in path))

@@ -6,6 +6,8 @@ check_dane_pkeys) is what Postfix and Exim use, so its verdict is the reference 
 - DANE-TA(2) is matched against the issuers, lowest depth first; the first match ends the chain
   and every certificate from the leaf up to it must be within its validity dates; the anchor
   itself only when it is self-issued (internal_verify skips a non-self-issued anchor's dates).
+- On a DANE-TA path the RFC 5280 checks OpenSSL makes apply too (pkix.py: CA flags, key and
+  extended key usage for a TLS server, path length, name constraints).
 - For one usage and selector only the strongest matching type present is used (RFC 7671 §9).
 - PKIX-TA(0) and PKIX-EE(1) are not used for SMTP (RFC 7672 §3.1.3).
 """
@@ -30,6 +32,7 @@ from dane_hook.chain import (
 )
 from dane_hook.keys import PublicKey, checked_key
 from dane_hook.names import names_cover
+from dane_hook.pkix import path_problem
 from dane_hook.records import associate, selected_bytes
 from dane_hook.tlsa import MATCHING_RANK, MatchingType, Selector, TLSARecord, Usage, unusable_reason
 
@@ -220,6 +223,14 @@ def authenticate(
                 ordered,
                 incomplete=incomplete,
             )
+    problem = path_problem(path, depth, _anchor_certificate(record, anchors))
+    if problem is not None:
+        return MatchResult(
+            False,
+            f"DANE-TA record matches at depth {depth}, but {problem}",
+            ordered,
+            incomplete=incomplete,
+        )
     if host is not None and not names_cover(chain.leaf, host):
         return MatchResult(
             False,

@@ -203,10 +203,20 @@ class ServedView:
                 _replace_symlink(link, f"current/{name}")
 
     def prune(self) -> None:
-        """Remove versions that are neither current nor previous, and leftover staging dirs."""
+        """Remove versions that are neither current nor previous, and leftover staging dirs.
+
+        A version is first renamed out of the way, then deleted: killed in the middle of a
+        deletion, it leaves a partial directory under a name that nothing links to, never a
+        partial `versions/<id>` that a later install of the same files would take as complete.
+        """
         keep = {self.current, self.previous}
         if not self.versions_dir.is_dir():
             return
         for entry in self.versions_dir.iterdir():
-            if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+            if entry.name in keep:
+                continue
+            doomed = entry
+            if not entry.name.startswith("."):
+                doomed = entry.with_name(f".trash-{entry.name}-{os.getpid()}")
+                os.rename(entry, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)

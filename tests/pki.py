@@ -106,21 +106,71 @@ def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:
 @dataclass(frozen=True)
 class Profile:
     """The RFC 5280 §4.2 extensions that say what a certificate may do; defaults as public CAs
-    issue them. The other values build the certificates OpenSSL's check_chain_extensions()
-    and check_name_constraints() refuse on a DANE-TA path."""
+    issue them. The other values build the certificates OpenSSL's check_chain() and
+    check_name_constraints() refuse on a DANE-TA path (and a few it takes)."""
 
     ca: bool | None = None
     """basicConstraints cA; None: as the role says (roots and intermediates are CAs)."""
+    basic_constraints: bool = True
+    """False: no basicConstraints extension at all."""
     path_length: int | None = None
     cert_sign: bool = True
     """keyUsage keyCertSign (and cRLSign) on a CA."""
+    key_usage: tuple[str, ...] | None = None
+    """keyUsage bits by KeyUsage field name; None: as the role says; (): none set."""
+    key_usage_extension: bool = True
+    """False: no keyUsage extension at all."""
     purposes: tuple[x509.ObjectIdentifier, ...] | None = None
     """extendedKeyUsage; None: serverAuth on a leaf, no extension on a CA."""
-    permitted: tuple[str, ...] = ()
-    """nameConstraints permitted dNSName subtrees; none when empty."""
+    permitted: tuple[str | x509.GeneralName, ...] = ()
+    """nameConstraints permitted subtrees (a str is a dNSName); none when empty."""
+    excluded: tuple[str | x509.GeneralName, ...] = ()
+    """nameConstraints excluded subtrees (a str is a dNSName); none when empty."""
+    extra: tuple[tuple[x509.ObjectIdentifier, bytes, bool], ...] = ()
+    """More extensions as (OID, DER value, critical): a Netscape cert type, a private one."""
+    version1: bool = False
+    """An X.509 v1 certificate: no extensions at all (RFC 5280 §4.1.2.1)."""
 
 
 PUBLIC_CA = Profile()
+
+
+_KEY_USAGE_BITS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _key_usage(ca: bool, signs_with_rsa: bool, profile: Profile) -> x509.KeyUsage | None:
+    if not profile.key_usage_extension:
+        return None
+    if profile.key_usage is not None:
+        bits = {name: name in profile.key_usage for name in _KEY_USAGE_BITS}
+        return x509.KeyUsage(**bits)
+    return x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=not ca and signs_with_rsa,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca and profile.cert_sign,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _general_names(names: Sequence[str | x509.GeneralName]) -> list[x509.GeneralName] | None:
+    if not names:
+        return None
+    return [x509.DNSName(n) if isinstance(n, str) else n for n in names]
 
 
 def _certificate(
@@ -131,11 +181,13 @@ def _certificate(
     *,
     ca: bool,
     validity: Validity,
-    names: Sequence[str] = (),
+    names: Sequence[str | x509.GeneralName] = (),
     key_ids: bool = True,
     profile: Profile = PUBLIC_CA,
 ) -> x509.Certificate:
     """One certificate with the extensions a public CA puts in (RFC 5280 §4.2)."""
+    if profile.version1:
+        return _version1_certificate(subject, subject_key, issuer, issuer_key, validity)
     is_ca = ca if profile.ca is None else profile.ca
     builder = (
         x509.CertificateBuilder()
@@ -145,43 +197,31 @@ def _certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(validity.not_before)
         .not_valid_after(validity.not_after)
-        .add_extension(
+    )
+    if profile.basic_constraints:
+        builder = builder.add_extension(
             x509.BasicConstraints(ca=is_ca, path_length=profile.path_length if is_ca else None),
             critical=True,
         )
-    )
-    signs_with_rsa = isinstance(subject_key, rsa.RSAPrivateKey)
-    builder = builder.add_extension(
-        x509.KeyUsage(
-            digital_signature=not ca,
-            content_commitment=False,
-            key_encipherment=not ca and signs_with_rsa,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=ca and profile.cert_sign,
-            crl_sign=ca,
-            encipher_only=False,
-            decipher_only=False,
-        ),
-        critical=True,
-    )
+    key_usage = _key_usage(ca, isinstance(subject_key, rsa.RSAPrivateKey), profile)
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
     purposes = profile.purposes
     if purposes is None and not ca:
         purposes = (ExtendedKeyUsageOID.SERVER_AUTH,)
     if purposes:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(purposes)), critical=False)
-    if profile.permitted:
+    if profile.permitted or profile.excluded:
         builder = builder.add_extension(
             x509.NameConstraints(
-                permitted_subtrees=[x509.DNSName(n) for n in profile.permitted],
-                excluded_subtrees=None,
+                permitted_subtrees=_general_names(profile.permitted),
+                excluded_subtrees=_general_names(profile.excluded),
             ),
             critical=True,
         )
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
-        )
+    alt_names = _general_names(names)
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     if key_ids:
         # The key identifiers let a client skip a same-named certificate with another key
         # (RFC 5280 §4.2.1.1); OpenSSL's issuer search uses them before any signature check.
@@ -191,7 +231,54 @@ def _certificate(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
             critical=False,
         )
+    for oid, value, critical in profile.extra:
+        builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), critical=critical)
     return builder.sign(issuer_key, _signature_hash(issuer_key))
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (X.690 §8.1): definite length, short or long form."""
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+_ECDSA_WITH_SHA256 = _der(0x30, bytes.fromhex("06082a8648ce3d040302"))
+
+
+def _version1_certificate(
+    subject: x509.Name,
+    subject_key: PrivateKey,
+    issuer: x509.Name,
+    issuer_key: PrivateKey,
+    validity: Validity,
+) -> x509.Certificate:
+    """An X.509 v1 certificate (no version field, no extensions), which cryptography's builder
+    cannot make: the TBSCertificate is assembled here (RFC 5280 §4.1) and signed ECDSA-SHA256."""
+    if not isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("v1 test certificates are signed with ECDSA keys only")
+
+    def utc_time(moment: datetime) -> bytes:
+        return _der(0x17, moment.strftime("%y%m%d%H%M%SZ").encode())
+
+    serial = x509.random_serial_number()
+    spki = subject_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    tbs = _der(
+        0x30,
+        _der(0x02, serial.to_bytes((serial.bit_length() + 8) // 8, "big"))
+        + _ECDSA_WITH_SHA256
+        + issuer.public_bytes()
+        + _der(0x30, utc_time(validity.not_before) + utc_time(validity.not_after))
+        + subject.public_bytes()
+        + spki,
+    )
+    signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    der = _der(0x30, tbs + _ECDSA_WITH_SHA256 + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(der)
 
 
 def root(
@@ -238,7 +325,7 @@ def intermediate(
 
 def leaf(
     issuer: Issued,
-    names: Sequence[str] = (HOST,),
+    names: Sequence[str | x509.GeneralName] = (HOST,),
     *,
     label: str = "leaf",
     key_type: KeyType = KeyType.ECDSA_P256,
@@ -247,10 +334,11 @@ def leaf(
     common_name: str | None = None,
     profile: Profile = PUBLIC_CA,
 ) -> Issued:
-    """A server certificate for `names` (subjectAltName dNSNames; none when empty) with
-    `common_name` (default the first name) as its subject CN."""
+    """A server certificate for `names` (subjectAltNames, a str a dNSName; none when empty)
+    with `common_name` (default the first dNSName) as its subject CN."""
     key = private_key(label, key_type)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or names[0])])
+    first = next(n for n in names if isinstance(n, str)) if common_name is None else common_name
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first)])
     certificate = _certificate(
         subject,
         key,
@@ -463,10 +551,41 @@ class Cast:
     def restricted_chain(self, what: str) -> tuple[Issued, Issued]:
         """An intermediate of root A restricted as `what` says, and a leaf it issues.
 
-        "not a CA" (basicConstraints cA false), "no keyCertSign", "clientAuth only"
-        (extendedKeyUsage), "other names" (nameConstraints permit other.test only).
+        The restrictions are those of RESTRICTIONS: "not a CA" (basicConstraints cA false),
+        "no keyCertSign", "clientAuth only" (extendedKeyUsage), "other names"
+        (nameConstraints permit other.test only), ...
         """
         return _restricted_chain(self.root, what)
+
+    def restricted_cn_leaf(self, what: str, common_name: str) -> tuple[Issued, Issued]:
+        """A leaf without subjectAltName, named `common_name`, of the intermediate
+        `restricted_chain(what)` has, and that intermediate."""
+        _, ca = self.restricted_chain(what)
+        return _common_name_leaf(ca, common_name), ca
+
+    def restricted_leaf(self, what: str) -> Issued:
+        """A leaf of intermediate A1 restricted as LEAF_RESTRICTIONS[what] says."""
+        return _restricted_leaf(self.intermediate, what)
+
+    def constrained_chain(
+        self, label: str, profile: Profile, names: Sequence[str | x509.GeneralName]
+    ) -> tuple[Issued, Issued]:
+        """A leaf with subjectAltNames `names` and an intermediate of root A with `profile`
+        (its nameConstraints) that issued it; `label` names both."""
+        return _constrained_chain(label, profile, tuple(names))
+
+    def restricted_root_chain(self, what: str) -> tuple[Issued, Issued, Issued]:
+        """Leaf, intermediate and a root restricted as ROOT_RESTRICTIONS[what] says."""
+        return _restricted_root_chain(what)
+
+    @functools.cached_property
+    def trailing_dot_leaf(self) -> Issued:
+        """A leaf whose only dNSName is "mx.example.test." (with the root's dot)."""
+        return leaf(self.intermediate, [HOST + "."], label="trailing-dot leaf")
+
+    @functools.cached_property
+    def tld_wildcard_leaf(self) -> Issued:
+        return leaf(self.intermediate, ["*.test"], label="TLD wildcard leaf")
 
     @functools.cached_property
     def short_path_root(self) -> Issued:
@@ -478,6 +597,21 @@ class Cast:
         """A leaf and intermediate L1 under root L: L1 breaks root L's path length."""
         first = intermediate("intermediate L1", self.short_path_root)
         return leaf(first, label="leaf of L1"), first
+
+    @functools.cached_property
+    def short_path_intermediate(self) -> tuple[Issued, Issued, Issued]:
+        """Leaf, intermediate K2 and intermediate K1 with pathLenConstraint 0 that issued K2
+        (root A issued K1): K2 breaks K1's path length."""
+        upper = intermediate("intermediate K1", self.root, profile=Profile(path_length=0))
+        lower = intermediate("intermediate K2", upper)
+        return leaf(lower, label="leaf of K2"), lower, upper
+
+    @functools.cached_property
+    def rollover_of_short_path_root(self) -> tuple[Issued, Issued]:
+        """A leaf and root L's new key certified by its old one: same name, so a self-issued
+        CA, which RFC 5280 §6.1.4 (l) does not count against root L's path length of 0."""
+        renewed = intermediate("root L", self.short_path_root, key_label="root L new key")
+        return leaf(renewed, label="leaf of renewed root L"), renewed
 
     @functools.cached_property
     def self_signed(self) -> Issued:
@@ -505,12 +639,109 @@ class Cast:
         return _cached_leaf(issuer, key_type, label)
 
 
+NETSCAPE_CERT_TYPE = x509.ObjectIdentifier("2.16.840.1.113730.1.1")
+NETSCAPE_SGC = x509.ObjectIdentifier("2.16.840.1.113730.4.1")
+PRIVATE_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.32473.1.1")
+"""An extension nobody handles, an ASN.1 NULL as its value. The arc is the one RFC 5612
+reserves for documentation; a UUID arc (2.25.<128 bits>) does not parse in cryptography 38."""
+
+
+def netscape_cert_type(bits: int) -> tuple[x509.ObjectIdentifier, bytes, bool]:
+    """A Netscape cert type extension whose BIT STRING's first octet is `bits` (0x80 SSL client,
+    0x40 SSL server, 0x04 SSL CA, 0x02 S/MIME CA), as DER: trailing zero bits unused."""
+    unused = (bits & -bits).bit_length() - 1
+    return (NETSCAPE_CERT_TYPE, bytes([0x03, 0x02, unused, bits]), False)
+
+
+CRITICAL_PRIVATE = (PRIVATE_EXTENSION, b"\x05\x00", True)
+CRITICAL_POLICIES = (x509.ObjectIdentifier("2.5.29.32"), bytes.fromhex("3006300406022a03"), True)
+"""certificatePolicies (policy 1.2.3) marked critical: an extension OpenSSL handles."""
+
 RESTRICTIONS = {
     "not a CA": Profile(ca=False),
     "no keyCertSign": Profile(cert_sign=False),
     "clientAuth only": Profile(purposes=(ExtendedKeyUsageOID.CLIENT_AUTH,)),
+    "anyExtendedKeyUsage only": Profile(purposes=(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+    "serverAuth and clientAuth": Profile(
+        purposes=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+    ),
+    "without basicConstraints": Profile(basic_constraints=False),
+    "only a Netscape SSL CA": Profile(
+        basic_constraints=False, key_usage_extension=False, extra=(netscape_cert_type(0x04),)
+    ),
+    "only a Netscape S/MIME CA": Profile(
+        basic_constraints=False, key_usage_extension=False, extra=(netscape_cert_type(0x02),)
+    ),
+    "v1": Profile(version1=True),
+    "with a critical private extension": Profile(extra=(CRITICAL_PRIVATE,)),
+    "with critical certificatePolicies": Profile(extra=(CRITICAL_POLICIES,)),
+    "with an empty keyUsage": Profile(key_usage=()),
     "other names": Profile(permitted=("other.test",)),
+    "excludes example.test": Profile(excluded=("example.test",)),
+    "excludes other.test": Profile(excluded=("other.test",)),
+    "permits example.test": Profile(permitted=("example.test",)),
+    "permits ample.test": Profile(permitted=("ample.test",)),
+    "permits dirName O=other": Profile(
+        permitted=(
+            x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "other")])),
+        )
+    ),
+    "permits dirName CN=MX.Example.Test": Profile(
+        permitted=(
+            x509.DirectoryName(
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MX.Example.Test")])
+            ),
+        )
+    ),
 }
+"""Intermediates as `Cast.restricted_chain()` builds them."""
+
+LEAF_RESTRICTIONS = {
+    "for clientAuth only": Profile(purposes=(ExtendedKeyUsageOID.CLIENT_AUTH,)),
+    "for anyExtendedKeyUsage only": Profile(purposes=(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)),
+    "without extendedKeyUsage": Profile(purposes=()),
+    "for Netscape Server Gated Crypto only": Profile(purposes=(NETSCAPE_SGC,)),
+    "with keyCertSign only": Profile(key_usage=("key_cert_sign",)),
+    "with keyEncipherment only": Profile(key_usage=("key_encipherment",)),
+    "marked Netscape SSL client": Profile(extra=(netscape_cert_type(0x80),)),
+    "marked Netscape SSL server": Profile(extra=(netscape_cert_type(0x40),)),
+    "with a critical private extension": Profile(extra=(CRITICAL_PRIVATE,)),
+    "in X.509 v1": Profile(version1=True),
+    "with an empty keyUsage": Profile(key_usage=()),
+}
+"""Leaves of intermediate A1 as `Cast.restricted_leaf()` builds them."""
+
+ROOT_RESTRICTIONS = {
+    "other names": Profile(permitted=("other.test",)),
+    "clientAuth only": Profile(purposes=(ExtendedKeyUsageOID.CLIENT_AUTH,)),
+    "v1": Profile(version1=True),
+}
+"""Roots as `Cast.restricted_root_chain()` builds them."""
+
+
+@functools.cache
+def _constrained_chain(
+    label: str, profile: Profile, names: tuple[str | x509.GeneralName, ...]
+) -> tuple[Issued, Issued]:
+    ca = intermediate(f"constrained {label}", cast().root, profile=profile)
+    return leaf(ca, names, label=f"leaf of constrained {label}"), ca
+
+
+@functools.cache
+def _restricted_root_chain(what: str) -> tuple[Issued, Issued, Issued]:
+    top = root(f"root {what}", profile=ROOT_RESTRICTIONS[what])
+    ca = intermediate(f"intermediate of root {what}", top)
+    return leaf(ca, label=f"leaf of root {what}"), ca, top
+
+
+@functools.cache
+def _restricted_leaf(issuer: Issued, what: str) -> Issued:
+    return leaf(issuer, label=f"leaf {what}", profile=LEAF_RESTRICTIONS[what])
+
+
+@functools.cache
+def _common_name_leaf(issuer: Issued, common_name: str) -> Issued:
+    return leaf(issuer, (), label=f"CN-only leaf {common_name}", common_name=common_name)
 
 
 @functools.cache

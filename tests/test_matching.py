@@ -15,7 +15,7 @@ import pytest
 
 from dane_hook.chain import ServedChain, build_chain
 from dane_hook.matching import MatchResult, RecordStatus, authenticate
-from dane_hook.names import name_matches, names_cover
+from dane_hook.names import dns_names, name_matches, names_cover
 from dane_hook.sources.files import load_certificates
 from dane_hook.tlsa import TLSARecord
 from tests.pki import HOST, NOW, Issued, cast, pem_bundle, rdata
@@ -141,6 +141,24 @@ def test_a_record_alone(
     assert reason in verdict.reason
     assert result.authenticated is (status is MATCHED)
     assert result.usable == (() if status is UNUSABLE else result.records)
+
+
+# The served path is the one OpenSSL builds (pkix.likely_issued, then the signature checked).
+def test_a_same_named_certificate_sent_first_ends_the_path(tmp_path: Path) -> None:
+    """Without key identifiers OpenSSL takes the first certificate of the issuer's name and
+    then fails on its signature: no DANE-TA record above it can authenticate the chain."""
+    c = cast()
+    first = served(tmp_path, c.plain_leaf, c.plain_impostor, c.plain_intermediate)
+    assert first.issuers == ()
+    assert {s.serial_number for s in first.stray} == {
+        c.plain_impostor.certificate.serial_number,
+        c.plain_intermediate.certificate.serial_number,
+    }
+    second = served(tmp_path, c.plain_leaf, c.plain_intermediate, c.plain_impostor)
+    assert second.issuers == (c.plain_intermediate.certificate,)
+    # With key identifiers the impostor is no candidate, wherever it is in the file.
+    keyed = served(tmp_path, c.leaf, c.impostor, c.intermediate)
+    assert keyed.issuers == (c.intermediate.certificate,)
 
 
 def test_no_usable_record_says_so(tmp_path: Path) -> None:
@@ -334,8 +352,11 @@ def test_the_clock_is_an_argument(tmp_path: Path) -> None:
     [
         ("mx.example.test", "mx.example.test", True),
         ("MX.Example.Test", "mx.example.TEST", True),
-        ("mx.example.test.", "mx.example.test", True),
+        # The certificate's name as written (OpenSSL folds no dot); the host's dot is dropped.
+        ("mx.example.test.", "mx.example.test", False),
         ("mx.example.test", "mx.example.test.", True),
+        ("*.example.test.", "mx.example.test", False),
+        ("*.example.test", "mx.example.test.", True),
         ("mx.example.test", "mx2.example.test", False),
         ("*.example.test", "mx.example.test", True),
         ("*.example.test", "xn--mx-fka.example.test", True),
@@ -348,10 +369,45 @@ def test_the_clock_is_an_argument(tmp_path: Path) -> None:
         ("*x.example.test", "mx.example.test", False),
         ("mx.*.test", "mx.example.test", False),
         ("*.*.test", "mx.example.test", False),
+        ("*.test", "*.test", True),  # not a wildcard (one label after it): compared as text
     ],
 )
 def test_name_matches(pattern: str, host: str, matches: bool) -> None:
     assert name_matches(pattern, host) is matches
+
+
+# OpenSSL's wildcard_match(): the "*" stands for one label of letters, digits and hyphens (or
+# for a literal "*"); valid_star(): the labels after it are letters, digits and inner hyphens.
+@pytest.mark.parametrize(
+    ("pattern", "host", "matches"),
+    [
+        ("*.example.test", "MX-1.example.test", True),
+        ("*.example.test", "-mx.example.test", True),
+        ("*.example.test", "*.example.test", True),
+        ("*.example.test", "m_x.example.test", False),
+        ("*.example.test", "mx!.example.test", False),
+        ("*.example.test", "m x.example.test", False),
+        ("*.example.test", "ü.example.test", False),
+        ("*.example.test", "xn--tda.example.test", True),
+        ("*.Example.TEST", "mx.example.test", True),
+        ("*.exa_mple.test", "mx.exa_mple.test", False),
+        ("*.exa_mple.test", "*.exa_mple.test", True),
+        ("*.-example.test", "mx.-example.test", False),
+        ("*.example-.test", "mx.example-.test", False),
+        ("*..test", "mx..test", False),
+        ("*.example.test", ".example.test", False),
+    ],
+)
+def test_the_wildcard_stands_for_a_letter_digit_hyphen_label(
+    pattern: str, host: str, matches: bool
+) -> None:
+    assert name_matches(pattern, host) is matches
+
+
+def test_dns_names_are_listed_in_lower_case_without_the_dot() -> None:
+    c = cast()
+    assert dns_names(c.trailing_dot_leaf.certificate) == [HOST]
+    assert not names_cover(c.trailing_dot_leaf.certificate, HOST)
 
 
 def test_dns_names_win_over_the_common_name() -> None:

@@ -11,18 +11,20 @@ they must also agree on where: the depth and the record.
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from dane_hook.chain import build_chain, is_ca
 from dane_hook.matching import MatchResult, RecordStatus, authenticate
 from dane_hook.sources.files import load_certificates
 from dane_hook.tlsa import TLSARecord
 from tests.oracle import OpenSSLVerdict, ServerPool
-from tests.pki import HOST, NOW, Cast, Issued, KeyType, cast, pem_bundle, rdata
+from tests.pki import HOST, NOW, Cast, Issued, KeyType, Profile, cast, pem_bundle, rdata
 
 pytestmark = pytest.mark.slow
 
@@ -78,11 +80,16 @@ POSTFIX_NO_PARTIAL_WILDCARDS = (
     "add_namechecks: 'RFC6125: No part-label wildcards for SMTP'); s_client has no option for "
     "host flags, so it accepts mx*.example.test for mx1.example.test"
 )
-OPENSSL_PICKS_ISSUER_BY_NAME = (
-    "OpenSSL's find_issuer() takes the first certificate whose name (and key identifiers, when "
-    "present) fit, without checking the signature, and then fails on the signature; dane-hook's "
-    "build_chain() picks the issuer whose key verifies the signature. Only differs when the "
-    "certificates carry no key identifiers."
+BROKEN_LINK_UNDER_A_BARE_KEY = (
+    "OpenSSL's chain goes through the same-named certificate it takes first (get0_best_issuer_sk "
+    "checks no signature), so a 2 1 0 key of the real issuer signs nothing at its top; "
+    "dane-hook's served path ends below that certificate, whose signature does not verify, "
+    "and the bare key verifies the leaf. ServedChain does not keep the broken link."
+)
+DANE_CERTS_COME_FIRST = (
+    "OpenSSL puts 2 0 0 anchors ahead of the certificates the server sends (build_chain adds "
+    "dane->certs to the untrusted stack first) and takes the first issuer valid now; dane-hook "
+    "tries a 2 0 0 anchor only above the top of the served path"
 )
 
 
@@ -104,14 +111,6 @@ def _typed_chain(ca: str, key_type: KeyType, usage: int, where: str, c: Cast) ->
     return Setup((leaf, intermediate, root), [rdata(pinned, usage, 1, 1)])
 
 
-OPENSSL_CHECKS_EXTENSIONS = (
-    "on a DANE-TA path OpenSSL applies RFC 5280 §6.1 to every certificate from the leaf up "
-    "to the anchor (check_chain_extensions: basicConstraints cA, keyUsage keyCertSign, "
-    "extendedKeyUsage for a TLS server, pathLenConstraint; check_name_constraints); "
-    "dane-hook's matching checks signatures, dates and the host name only"
-)
-
-
 def _restricted(what: str, pin: str) -> Callable[[Cast], Setup]:
     """Root A -> intermediate restricted as `what` -> leaf; root sent; 2 1 1 on `pin`."""
 
@@ -122,6 +121,160 @@ def _restricted(what: str, pin: str) -> Callable[[Cast], Setup]:
         return Setup((leaf, intermediate, c.root), [rdata(pinned, usage, 1, 1)])
 
     return build
+
+
+# OpenSSL's verdicts for an intermediate restricted so (pki.RESTRICTIONS), with 2 1 1 on the
+# intermediate (the anchor, the top of OpenSSL's chain) and on root A (the intermediate is in the
+# middle). The top may be a CA by the old forms too (v1 root, keyCertSign, Netscape SSL CA:
+# check_chain wants basicConstraints below the top only).
+INTERMEDIATE_VERDICTS: list[tuple[str, bool, bool]] = [
+    ("not a CA", False, False),
+    ("no keyCertSign", False, False),
+    ("clientAuth only", False, False),
+    ("anyExtendedKeyUsage only", False, False),
+    ("serverAuth and clientAuth", True, True),
+    ("without basicConstraints", True, False),
+    ("only a Netscape SSL CA", True, False),
+    ("only a Netscape S/MIME CA", False, False),
+    ("v1", False, False),
+    ("with a critical private extension", False, False),
+    ("with critical certificatePolicies", True, True),
+    ("with an empty keyUsage", False, False),
+    ("other names", False, False),
+    ("excludes example.test", False, False),
+    ("excludes other.test", True, True),
+    ("permits example.test", True, True),
+    ("permits ample.test", False, False),
+    ("permits dirName O=other", False, False),
+    ("permits dirName CN=MX.Example.Test", True, True),
+]
+
+# OpenSSL's verdict for a leaf of intermediate A1 restricted so (pki.LEAF_RESTRICTIONS), with
+# 2 1 1 on A1: the "ssl_server" purpose (v3_purp.c check_purpose_ssl_server).
+LEAF_VERDICTS: list[tuple[str, bool]] = [
+    ("for clientAuth only", False),
+    ("for anyExtendedKeyUsage only", False),
+    ("without extendedKeyUsage", True),
+    ("for Netscape Server Gated Crypto only", True),
+    ("with keyCertSign only", False),
+    ("with keyEncipherment only", True),  # an ECDSA key: the purpose check ignores the key type
+    ("marked Netscape SSL client", False),
+    ("marked Netscape SSL server", True),
+    ("with a critical private extension", False),
+    ("in X.509 v1", True),
+    ("with an empty keyUsage", False),
+]
+
+
+PRIVATE_NAME = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
+OTHER_PRIVATE_NAME = x509.ObjectIdentifier("1.3.6.1.4.1.55555.2")
+IPV4_DOC = x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))
+# nameConstraints of other name types (v3_ncons.c nc_match): the intermediate's subtrees, the
+# leaf's subjectAltName besides mx.example.test, OpenSSL's verdict with 2 1 1 on the
+# intermediate. A name type without a subtree of its type is not restricted; a subtree of a
+# type OpenSSL cannot compare fails the chain.
+OTHER_NAME_VERDICTS: list[tuple[str, Profile, x509.GeneralName, bool]] = [
+    (
+        "IPv4 in 192.0.2.0/24",
+        Profile(permitted=(IPV4_DOC,)),
+        x509.IPAddress(ipaddress.ip_address("192.0.2.7")),
+        True,
+    ),
+    (
+        "IPv6 under IPv4 subtrees only",
+        Profile(permitted=(IPV4_DOC,)),
+        x509.IPAddress(ipaddress.ip_address("2001:db8::1")),
+        False,
+    ),
+    (
+        "URI host below .example.test",
+        Profile(permitted=(x509.UniformResourceIdentifier(".example.test"),)),
+        x509.UniformResourceIdentifier("https://mx.example.test/"),
+        True,
+    ),
+    (
+        "URI host example.test, not below",
+        Profile(permitted=(x509.UniformResourceIdentifier(".example.test"),)),
+        x509.UniformResourceIdentifier("https://example.test/"),
+        False,
+    ),
+    (
+        "email below .other.test",
+        Profile(permitted=(x509.RFC822Name(".other.test"),)),
+        x509.RFC822Name("postmaster@mail.other.test"),
+        True,
+    ),
+    (
+        "email outside other.test",
+        Profile(permitted=(x509.RFC822Name("other.test"),)),
+        x509.RFC822Name("postmaster@example.test"),
+        False,
+    ),
+    (
+        "otherName of the subtree's type",
+        Profile(permitted=(x509.OtherName(PRIVATE_NAME, b"\x0c\x00"),)),
+        x509.OtherName(PRIVATE_NAME, b"\x0c\x01a"),
+        False,
+    ),
+    (
+        "otherName of another type",
+        Profile(permitted=(x509.OtherName(OTHER_PRIVATE_NAME, b"\x0c\x00"),)),
+        x509.OtherName(PRIVATE_NAME, b"\x0c\x01a"),
+        True,
+    ),
+]
+
+
+def _constrained(label: str, profile: Profile, name: x509.GeneralName) -> Callable[[Cast], Setup]:
+    def build(c: Cast) -> Setup:
+        leaf, intermediate = c.constrained_chain(label, profile, (HOST, name))
+        return Setup((leaf, intermediate), [rdata(intermediate, 2, 1, 1)])
+
+    return build
+
+
+def _restricted_root(what: str, record: str) -> Callable[[Cast], Setup]:
+    """Root restricted as `what` -> intermediate -> leaf, with `record` on the root (sent),
+    2 0 0 or 2 1 0 of the root (not sent), or 2 1 1 on the intermediate (root sent)."""
+
+    def build(c: Cast) -> Setup:
+        leaf, intermediate, root = c.restricted_root_chain(what)
+        if record == "2 1 1 on the intermediate":
+            return Setup((leaf, intermediate, root), [rdata(intermediate, 2, 1, 1)])
+        if record == "2 1 1 on the root":
+            return Setup((leaf, intermediate, root), [rdata(root, 2, 1, 1)])
+        usage, selector, mtype = (int(field) for field in record.split()[:3])
+        return Setup((leaf, intermediate), [rdata(root, usage, selector, mtype)])
+
+    return build
+
+
+def _restricted_leaf(what: str, record: str, c: Cast) -> Setup:
+    """A leaf of intermediate A1 restricted as `what`; A1 sent unless the record says not."""
+    leaf = c.restricted_leaf(what)
+    if record == "3 1 1":
+        return Setup((leaf, c.intermediate), [rdata(leaf, 3, 1, 1)])
+    if record == "2 1 0 of the intermediate, not sent":
+        return Setup((leaf,), [rdata(c.intermediate, 2, 1, 0)])
+    return Setup((leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)])
+
+
+def _short_path_intermediate(pin: str, c: Cast) -> Setup:
+    """Root A -> K1 (pathLenConstraint 0) -> K2 -> leaf, all sent; 2 1 1 on `pin`."""
+    leaf, lower, upper = c.short_path_intermediate
+    pinned = {"lower one": lower, "upper one": upper, "root": c.root}[pin]
+    return Setup((leaf, lower, upper, c.root), [rdata(pinned, 2, 1, 1)])
+
+
+# A root's restrictions count only when the root is on OpenSSL's chain: pinned itself or a 2 0 0
+# anchor; a bare 2 1 0 key is no certificate, and a match below it ends the chain.
+ROOT_VERDICTS: list[tuple[str, bool, bool, bool, bool]] = [
+    # (root, 2 1 1 on the root, 2 0 0 of the root, 2 1 0 of the root, 2 1 1 on the intermediate)
+    ("other names", False, False, True, True),
+    ("clientAuth only", False, False, True, True),
+    ("v1", True, True, True, True),
+]
+ROOT_RECORDS = ("2 1 1 on the root", "2 0 0 of the root", "2 1 0 of the root")
 
 
 class Disagreement(AssertionError):
@@ -559,34 +712,124 @@ CASES: list[Case] = [
             (c.plain_leaf, c.plain_impostor, c.plain_intermediate),
             [rdata(c.plain_intermediate, 2, 1, 1)],
         ),
-        marks=_differs(OPENSSL_PICKS_ISSUER_BY_NAME),
     ),
-    # RFC 5280 restrictions on the path: OpenSSL refuses them for DANE-TA, not for DANE-EE.
+    Case(
+        "no key identifiers, impostor before the real intermediate, 2 1 1 on the root, all sent",
+        False,
+        lambda c: Setup(
+            (c.plain_leaf, c.plain_impostor, c.plain_intermediate, c.plain_root),
+            [rdata(c.plain_root, 2, 1, 1)],
+        ),
+    ),
+    Case(
+        "no key identifiers, impostor before the real intermediate, 3 1 1",
+        True,
+        lambda c: Setup(
+            (c.plain_leaf, c.plain_impostor, c.plain_intermediate),
+            [rdata(c.plain_leaf, 3, 1, 1)],
+        ),
+    ),
+    Case(
+        "no key identifiers, impostor only, 2 0 0 of the real intermediate (anchors first)",
+        True,
+        lambda c: Setup((c.plain_leaf, c.plain_impostor), [rdata(c.plain_intermediate, 2, 0, 0)]),
+    ),
+    Case(
+        "no key identifiers, impostor only, 2 1 0 of the real intermediate",
+        False,
+        lambda c: Setup((c.plain_leaf, c.plain_impostor), [rdata(c.plain_intermediate, 2, 1, 0)]),
+        marks=_differs(BROKEN_LINK_UNDER_A_BARE_KEY),
+    ),
+    Case(
+        "expired copy of the intermediate sent alone, 2 0 0 of the renewed one",
+        True,
+        lambda c: Setup((c.leaf, c.intermediate_expired_copy), [rdata(c.intermediate, 2, 0, 0)]),
+        marks=_differs(DANE_CERTS_COME_FIRST),
+    ),
+    # RFC 5280 restrictions on the path (OpenSSL's check_chain, check_purpose,
+    # check_name_constraints): they count for DANE-TA, from the leaf up to the anchor, and
+    # never for DANE-EE.
     *[
         Case(f"intermediate {what}, 3 1 1 on the leaf", True, _restricted(what, "leaf"))
-        for what in ("not a CA", "no keyCertSign", "clientAuth only", "other names")
+        for what in (
+            "not a CA",
+            "no keyCertSign",
+            "clientAuth only",
+            "other names",
+            "v1",
+            "with a critical private extension",
+        )
     ],
     *[
+        Case(f"intermediate {what}, 2 1 1 on the {pin}", verdict, _restricted(what, pin))
+        for what, on_intermediate, on_root in INTERMEDIATE_VERDICTS
+        for pin, verdict in (("intermediate", on_intermediate), ("root", on_root))
+    ],
+    Case(
+        "intermediate other names, leaf without subjectAltName, CN the host, 2 1 1 on it",
+        False,
+        lambda c: Setup(
+            c.restricted_cn_leaf("other names", HOST),
+            [rdata(c.restricted_cn_leaf("other names", HOST)[1], 2, 1, 1)],
+        ),
+    ),
+    Case(
+        "intermediate permits example.test, leaf without subjectAltName, CN the host, 2 1 1",
+        True,
+        lambda c: Setup(
+            c.restricted_cn_leaf("permits example.test", HOST),
+            [rdata(c.restricted_cn_leaf("permits example.test", HOST)[1], 2, 1, 1)],
+        ),
+    ),
+    Case(
+        "intermediate other names, leaf with CN *.example.test only (not host-like), 2 1 1",
+        True,
+        lambda c: Setup(
+            c.restricted_cn_leaf("other names", "*.example.test"),
+            [rdata(c.restricted_cn_leaf("other names", "*.example.test")[1], 2, 1, 1)],
+        ),
+    ),
+    *[
         Case(
-            f"intermediate {what}, 2 1 1 on the {pin}",
-            False,
-            _restricted(what, pin),
-            marks=_differs(OPENSSL_CHECKS_EXTENSIONS),
+            f"intermediate with nameConstraints, leaf with {label}, 2 1 1 on the intermediate",
+            verdict,
+            _constrained(label, profile, name),
         )
-        for what in ("not a CA", "no keyCertSign", "clientAuth only", "other names")
-        for pin in ("intermediate", "root")
+        for label, profile, name, verdict in OTHER_NAME_VERDICTS
     ],
     Case(
         "leaf for clientAuth only, 3 1 1",
         True,
         lambda c: Setup((c.client_auth_leaf, c.intermediate), [rdata(c.client_auth_leaf, 3, 1, 1)]),
     ),
-    Case(
-        "leaf for clientAuth only, 2 1 1 on the intermediate",
-        False,
-        lambda c: Setup((c.client_auth_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
-        marks=_differs(OPENSSL_CHECKS_EXTENSIONS),
-    ),
+    *[
+        Case(
+            f"leaf {what}, 2 1 1 on the intermediate",
+            verdict,
+            functools.partial(_restricted_leaf, what, "2 1 1 on the intermediate"),
+        )
+        for what, verdict in LEAF_VERDICTS
+    ],
+    *[
+        Case(
+            f"leaf {what}, {record}",
+            True,
+            functools.partial(_restricted_leaf, what, record),
+        )
+        for what, record in (
+            ("with a critical private extension", "3 1 1"),
+            ("with an empty keyUsage", "3 1 1"),
+            # OpenSSL links no invalid certificate to an issuer; a bare key needs no link.
+            ("with an empty keyUsage", "2 1 0 of the intermediate, not sent"),
+        )
+    ],
+    *[
+        Case(f"root {what}, {record}", verdict, _restricted_root(what, record))
+        for what, *verdicts in ROOT_VERDICTS
+        for record, verdict in zip(
+            (*ROOT_RECORDS, "2 1 1 on the intermediate"), verdicts, strict=True
+        )
+    ],
     Case(
         "root with path length 0 above an intermediate, 2 1 1 on the intermediate",
         True,
@@ -598,8 +841,33 @@ CASES: list[Case] = [
         "root with path length 0 above an intermediate, 2 1 1 on the root",
         False,
         lambda c: Setup((*c.too_long_path, c.short_path_root), [rdata(c.short_path_root, 2, 1, 1)]),
-        marks=_differs(OPENSSL_CHECKS_EXTENSIONS),
     ),
+    Case(
+        "root with path length 0 above an intermediate, 2 0 0 of the root",
+        False,
+        lambda c: Setup(c.too_long_path, [rdata(c.short_path_root, 2, 0, 0)]),
+    ),
+    Case(
+        "root with path length 0 above an intermediate, 2 1 0 of the root (a key has none)",
+        True,
+        lambda c: Setup(c.too_long_path, [rdata(c.short_path_root, 2, 1, 0)]),
+    ),
+    Case(
+        "root with path length 0 above its own renewed key (self-issued), 2 1 1 on the root",
+        True,
+        lambda c: Setup(
+            (*c.rollover_of_short_path_root, c.short_path_root),
+            [rdata(c.short_path_root, 2, 1, 1)],
+        ),
+    ),
+    *[
+        Case(
+            f"intermediate with path length 0 above another, 2 1 1 on the {pin}",
+            verdict,
+            functools.partial(_short_path_intermediate, pin),
+        )
+        for pin, verdict in (("lower one", True), ("upper one", False), ("root", False))
+    ],
     # Digest algorithm agility (RFC 7671 §9): per usage and selector, the strongest only.
     Case(
         "correct 3 1 1 + stale 3 1 2",
@@ -807,6 +1075,29 @@ CASES: list[Case] = [
         "leaf with dNSName alt.example.test and CN mx.example.test, host the CN, 2 1 1",
         False,
         lambda c: Setup((c.alt_name_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
+    ),
+    Case(
+        "wildcard *.example.test does not cover m_x.example.test (letters, digits, hyphens), 2 1 1",
+        False,
+        lambda c: Setup((c.wildcard_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
+        host="m_x.example.test",
+    ),
+    Case(
+        "wildcard *.example.test covers -mx.example.test (hyphens anywhere), 2 1 1",
+        True,
+        lambda c: Setup((c.wildcard_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
+        host="-mx.example.test",
+    ),
+    Case(
+        "wildcard *.test does not cover example.test (two labels after the star), 2 1 1",
+        False,
+        lambda c: Setup((c.tld_wildcard_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
+        host="example.test",
+    ),
+    Case(
+        "leaf dNSName mx.example.test. (trailing dot) does not cover mx.example.test, 2 1 1",
+        False,
+        lambda c: Setup((c.trailing_dot_leaf, c.intermediate), [rdata(c.intermediate, 2, 1, 1)]),
     ),
     Case(
         "wildcard *.example.test covers an A-label xn--mx-fka.example.test, 2 1 1",
