@@ -205,7 +205,9 @@ def consider(
         drop_candidate(config, lineage)
         return outcome(Action.SERVED)
     serve = decision.servable or (at_limit and config.expiry_action == "serve")
-    commands = reload_commands(config, lineage, enrollment) + [tuple(c) for c in extra_reload]
+    commands = reload_commands(config, lineage, enrollment)
+    # acme.sh's wrapped command is both enrolled (for rollback) and held with the candidate.
+    commands += [tuple(c) for c in extra_reload if tuple(c) not in commands]
     if serve:
         view.install(files)
         state.held.pop(lineage, None)

@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.observe import Settings
 from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.served import ServedView
-from dane_hook.serving import Action, Context, Outcome
+from dane_hook.serving import Action, Context, Outcome, ReloadResult
 from dane_hook.state import Enrollment, State, StateStore
 
 EXIT_FOR_VERDICT = {
@@ -139,11 +140,15 @@ def summary(outcome: Outcome) -> str:
     return text
 
 
-def print_outcome(outcome: Outcome, now: datetime) -> None:
-    print(summary(outcome))
-    for result in outcome.reloads:
+def print_reloads(results: Sequence[ReloadResult]) -> None:
+    for result in results:
         status = "ok" if result.returncode == 0 else f"FAILED with status {result.returncode}"
         print(f"  reload {' '.join(result.command)}: {status} {result.error}".rstrip())
+
+
+def print_outcome(outcome: Outcome, now: datetime) -> None:
+    print(summary(outcome))
+    print_reloads(outcome.reloads)
     for warning in outcome.warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
     if outcome.action != Action.SERVED:
