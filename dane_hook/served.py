@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,23 +143,8 @@ class ServedView:
 
     def _write_version(self, files: ChainFiles) -> str:
         version = files.version_id
-        final = self.versions_dir / version
-        if final.is_dir():
-            return version  # complete: it was renamed into place only once written
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        staging = self.versions_dir / f".staging-{version}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(mode=0o755)
-        for name in FILES:
-            mode = 0o600 if name in _PRIVATE else 0o644
-            fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(files.content(name))
-                handle.flush()
-                os.fsync(handle.fileno())
-        _fsync_dir(staging)
-        os.rename(staging, final)
-        _fsync_dir(self.versions_dir)
+        contents = {n: (files.content(n), 0o600 if n in _PRIVATE else 0o644) for n in FILES}
+        write_complete_dir(self.versions_dir / version, contents, mode=0o755)
         return version
 
     def install(self, files: ChainFiles) -> str:
@@ -203,20 +189,48 @@ class ServedView:
                 _replace_symlink(link, f"current/{name}")
 
     def prune(self) -> None:
-        """Remove versions that are neither current nor previous, and leftover staging dirs.
-
-        A version is first renamed out of the way, then deleted: killed in the middle of a
-        deletion, it leaves a partial directory under a name that nothing links to, never a
-        partial `versions/<id>` that a later install of the same files would take as complete.
-        """
+        """Remove versions that are neither current nor previous, and leftover staging dirs."""
         keep = {self.current, self.previous}
         if not self.versions_dir.is_dir():
             return
         for entry in self.versions_dir.iterdir():
-            if entry.name in keep:
-                continue
-            doomed = entry
-            if not entry.name.startswith("."):
-                doomed = entry.with_name(f".trash-{entry.name}-{os.getpid()}")
-                os.rename(entry, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+            if entry.name not in keep:
+                discard(entry)
+
+
+def write_complete_dir(
+    target: Path, contents: Mapping[str, tuple[bytes, int]], *, mode: int
+) -> None:
+    """Create `target` with these files (name -> (bytes, mode)), or leave it if it exists.
+
+    The files are written and fsynced in a staging directory that is then renamed to
+    `target`, and `discard()` renames before deleting: so a directory under its final name
+    is always complete, whatever instruction a run is killed at.
+    """
+    if target.is_dir():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".staging-{target.name}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=mode)
+    for name, (data, file_mode) in contents.items():
+        fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    _fsync_dir(staging)
+    os.rename(staging, target)
+    _fsync_dir(target.parent)
+
+
+def discard(path: Path) -> None:
+    """Delete a directory by renaming it out of the way first (see write_complete_dir)."""
+    doomed = path
+    if not path.name.startswith("."):
+        doomed = path.with_name(f".trash-{path.name}-{os.getpid()}")
+        try:
+            os.rename(path, doomed)
+        except FileNotFoundError:
+            return
+    shutil.rmtree(doomed, ignore_errors=True)

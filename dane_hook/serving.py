@@ -8,9 +8,7 @@ runs the reload commands, or keeps it held until `release` finds it safe.
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from dane_hook.decision import Decision, decide
 from dane_hook.errors import Error
 from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
 from dane_hook.plan import Plan, make_plan
-from dane_hook.served import ChainFiles, ServedView
+from dane_hook.served import ChainFiles, ServedView, discard, write_complete_dir
 from dane_hook.sources.files import parse_certificates, parse_public_key
 from dane_hook.state import Enrollment, Held, State
 
@@ -90,22 +88,12 @@ def store_candidate(config: Config, lineage: str, files: ChainFiles) -> None:
     """Copy the candidate out of the ACME client's tree, which may change it behind us."""
     folder = candidate_dir(config, lineage)
     version = files.version_id
-    if (folder / version).is_dir():
-        return
-    staging = folder / f".staging-{version}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True, mode=0o700)
-    for name in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
-        fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(files.content(name))
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.rename(staging, folder / version)
+    names = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
+    write_complete_dir(folder / version, {n: (files.content(n), 0o600) for n in names}, mode=0o700)
     # A newer renewal replaces an older held candidate.
     for entry in folder.iterdir():
         if entry.name != version:
-            shutil.rmtree(entry, ignore_errors=True)
+            discard(entry)
 
 
 def read_candidate(config: Config, lineage: str, version: str) -> ChainFiles:
@@ -116,7 +104,7 @@ def read_candidate(config: Config, lineage: str, version: str) -> ChainFiles:
 
 
 def drop_candidate(config: Config, lineage: str) -> None:
-    shutil.rmtree(candidate_dir(config, lineage), ignore_errors=True)
+    discard(candidate_dir(config, lineage))
 
 
 def run_reloads(commands: Sequence[Sequence[str]]) -> tuple[ReloadResult, ...]:

@@ -132,7 +132,12 @@ def execute(args: argparse.Namespace) -> int:
                 strict=config.strict,
                 host_of=hosts,
             )
-            if served is not None:
+            if served is not None and enrollment is not None and enrollment.source != "certbot":
+                # acme.sh: `dane-hook acme-sh pre` judges the coming key before each issuance.
+                entry["next_renewal_note"] = (
+                    "checked by 'dane-hook acme-sh pre' before each issuance"
+                )
+            elif served is not None:
                 entry.update(
                     _renewal(
                         config, name, served, observations, decision_hosts=hosts, args=args, now=now
@@ -169,6 +174,8 @@ def execute(args: argparse.Namespace) -> int:
             print("  nothing held")
         for endpoint in entry["endpoints"]:
             print(f"  {endpoint['endpoint']} {endpoint['verdict']}: {endpoint['reason']}")
+        if "next_renewal_note" in entry:
+            print(f"  next renewal: {entry['next_renewal_note']}")
         if "renewal_window" in entry:
             print(f"  renewal window: {entry['renewal_window']['reason']}")
             for o in entry["next_renewal"]:
