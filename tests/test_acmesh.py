@@ -34,6 +34,7 @@ current one, or the staged DOMAIN.key.next).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -61,9 +62,11 @@ from dane_hook.served import ServedView
 from dane_hook.sources import acmesh
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import StateStore
+from tests import pki
 from tests.infra.certbot import Certbot
 from tests.infra.lab import DnsLab
 from tests.infra.pebble import Pebble
+from tests.infra.procs import LabError
 
 TTL = 2
 """TTL of the published TLSA records: 2 x TTL = 4 s of real waiting."""
@@ -732,6 +735,64 @@ def test_a_key_made_at_issuance_is_let_through_only_by_the_issuers_2_1_1(
         assert "renewal let through (INCOMPLETE)" in passed.stdout  # the old 3 1 1 is stale
     finally:
         shared.next_key.write_bytes(staged)
+
+
+@pytest.mark.slow
+def test_issuer_records_must_cover_every_intermediate_the_ca_may_use(
+    shared: AcmeShDomain,
+    add_records: Callable[[str, int, list[str]], int],
+    delete_records: Callable[..., int],
+    tmp_path: Path,
+) -> None:
+    """A CA in the catalog issues from several intermediates at random: a 2 1 1 of the current
+    one alone does not make an issuance with an unknown key safe (issue 6)."""
+    staged = shared.next_key.read_bytes()
+    shared.next_key.unlink()
+    state_dir = Path(shared.environment["DANE_HOOK_CONFIG"]).parent / "state"
+    # Valid now: pki.VALID is around pki.NOW, and the catalog ignores expired intermediates.
+    now = datetime.now(timezone.utc)
+    validity = pki.Validity(now - timedelta(days=1), now + timedelta(days=365))
+    root = pki.root("acmesh catalog root", validity=validity)
+    backup = pki.intermediate("acmesh catalog backup", root, validity=validity)
+    backup_pem = tmp_path / "backup.pem"
+    backup_pem.write_bytes(backup.pem())
+    overlay = state_dir / "catalog-overlay.json"
+    try:
+        shared.pre_hook, shared.force_new_key, shared.hand_edited = PRE_HOOK, True, False
+        shared.write_conf()
+        (issuer,) = load_certificates(shared.folder / "ca.cer")
+        for pem, status in ((shared.folder / "ca.cer", "active"), (backup_pem, "backup")):
+            code = main(
+                [
+                    "catalog",
+                    "add",
+                    str(pem),
+                    "--ca",
+                    "acmesh-test-ca",
+                    "--status",
+                    status,
+                    "--state-dir",
+                    str(state_dir),
+                ]
+            )
+            assert code == ExitCode.OK
+        ta = certificate_record(issuer, 2, 1, 1).to_text()
+        with contextlib.suppress(LabError):  # nothing to delete when no test published yet
+            delete_records(shared.owner)
+        add_records(shared.owner, TTL, [ta])
+
+        refused = shared.run_hook("pre")
+        assert refused.returncode == ExitCode.UNSAFE, refused
+        assert "NOT covered" in refused.stdout
+        backup_ta = certificate_record(backup.certificate, 2, 1, 1).to_text()
+        assert f"{shared.owner} {TTL} IN TLSA {backup_ta}" in refused.stdout
+
+        add_records(shared.owner, TTL, [backup_ta])
+        passed = shared.run_hook("pre")
+        assert passed.returncode == ExitCode.OK, passed
+    finally:
+        shared.next_key.write_bytes(staged)
+        overlay.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("issued", [False, True])

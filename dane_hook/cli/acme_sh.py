@@ -23,7 +23,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from dane_hook.catalog import load_catalog
+from dane_hook.catalog.coverage import Coverage
 from dane_hook.chain import ServedChain, build_chain
+from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.lineage import (
     EXIT_FOR_VERDICT,
     add_common_arguments,
@@ -38,7 +41,7 @@ from dane_hook.cli.lineage import (
     summary,
 )
 from dane_hook.config import Config
-from dane_hook.decision import Decision, Publication, Verdict, decide
+from dane_hook.decision import SERVABLE, SEVERITY, Decision, Publication, Verdict, decide
 from dane_hook.errors import BadInput, Error
 from dane_hook.exitcodes import ExitCode
 from dane_hook.keys import PublicKey
@@ -161,11 +164,15 @@ def _pre(args: argparse.Namespace) -> int:
     hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
     published = [o.published for o in observations]
     decision = decide(candidate, current, published, now, strict=config.strict, host_of=hosts)
+    catalog = load_catalog(config.state_dir, now)
+    coverage = coverage_by_endpoint(candidate, tuple(observations), catalog, now)
+    decision = _require_catalog_coverage(decision, coverage)
     plan = _plan_before_issuance(
         make_plan(candidate, [], published, decision, now, host_of=hosts, current=current),
         candidate,
         known=coming.key is not None,
     )
+    plan = _add_coverage(plan, coverage)
     lines = _pre_report(folder.name, coming, decision)
     for line in lines:
         print(line)
@@ -174,6 +181,40 @@ def _pre(args: argparse.Namespace) -> int:
         report = PlanReport([(folder.name, decision, plan)], now)
         sys.stdout.write(PLAN_RENDERERS[PlanFormat.ZONE](report))
     return EXIT_FOR_VERDICT[decision.verdict]
+
+
+def _require_catalog_coverage(decision: Decision, coverage: dict[str, Coverage]) -> Decision:
+    """An issuance let through by DANE-TA records alone must be covered whatever intermediate
+    the CA picks: it issues from several at random and may switch to a backup unannounced."""
+    endpoints = []
+    for d in decision.endpoints:
+        cover = coverage.get(d.endpoint)
+        by = d.match.by if d.match is not None else None
+        relies_on_ta = by is not None and by.usage == Usage.DANE_TA
+        if (
+            d.verdict in SERVABLE
+            and relies_on_ta
+            and cover is not None
+            and cover.issuers.checkable
+            and not cover.covered
+        ):
+            notes = "; ".join(cover.notes()[:3])
+            d = replace(d, verdict=Verdict.UNSAFE, reason=f"{cover.summary()} ({notes})")
+        endpoints.append(d)
+    worst = (
+        max(endpoints, key=lambda e: SEVERITY[e.verdict]).verdict if endpoints else decision.verdict
+    )
+    return replace(decision, verdict=worst, endpoints=tuple(endpoints))
+
+
+def _add_coverage(plan: Plan, coverage: dict[str, Coverage]) -> Plan:
+    """Step 1 also publishes the issuer records of the CA's other intermediates."""
+    endpoints = []
+    for endpoint in plan.endpoints:
+        cover = coverage.get(endpoint.endpoint)
+        extra = [r for r in (cover.to_add if cover else ()) if r not in endpoint.add]
+        endpoints.append(replace(endpoint, add=(*endpoint.add, *extra)))
+    return replace(plan, endpoints=tuple(endpoints))
 
 
 def _latest_chain(folder: acmesh.DomainFolder) -> ServedChain | None:
