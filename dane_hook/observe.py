@@ -15,10 +15,10 @@ from dane_hook.lookup import (
     DEFAULT_TIMEOUT,
     DEFAULT_TRIES,
     AuthoritativeView,
+    Authorities,
     Resolver,
     Status,
     TLSAAnswer,
-    authoritative_view,
     lookup_tlsa,
 )
 from dane_hook.names import dns_names
@@ -87,7 +87,7 @@ def endpoints_of(chain: ServedChain, explicit: Sequence[str], ports: Sequence[in
 
 
 def _look(
-    endpoint: str, settings: Settings
+    endpoint: str, settings: Settings, authorities: Authorities
 ) -> tuple[TLSAAnswer, AuthoritativeView | None, str | None]:
     answer = lookup_tlsa(
         endpoint, settings.resolver, timeout=settings.timeout, tries=settings.tries
@@ -95,13 +95,7 @@ def _look(
     if answer.status is not Status.SECURE:
         return answer, None, None
     try:
-        view = authoritative_view(
-            answer.target,
-            settings.resolver,
-            auth_port=settings.auth_port,
-            timeout=settings.timeout,
-            tries=settings.tries,
-        )
+        view = authorities.view(answer.target, answer.zone)
     except LookupFailure as exc:
         return answer, None, exc.diagnostics()
     return answer, view, None
@@ -112,8 +106,15 @@ def observe(
 ) -> list[Observation]:
     """Look every endpoint up (concurrently) and update the first-seen times in `state`."""
     workers = max(1, min(MAX_PARALLEL_LOOKUPS, len(endpoints)))
+    # One per run: the endpoints of a zone share its name servers, asked for once.
+    authorities = Authorities(
+        settings.resolver,
+        auth_port=settings.auth_port,
+        timeout=settings.timeout,
+        tries=settings.tries,
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        looked = list(pool.map(lambda e: _look(e, settings), endpoints))
+        looked = list(pool.map(lambda e: _look(e, settings, authorities), endpoints))
     observations: list[Observation] = []
     for endpoint, (answer, view, view_error) in zip(endpoints, looked, strict=True):
         first_seen = {}

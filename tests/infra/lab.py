@@ -4,7 +4,9 @@
     ├ example.test.  signed, secure delegation (DS in test.), NS ns1 + ns2: Knot primary on
     │                127.0.0.2 and a Knot secondary on 127.0.0.3, both on `auth_port`
     ├ other.test.    signed, secure delegation; a CNAME target zone (primary only)
-    └ unsigned.test. not signed, insecure delegation (NSEC proves there is no DS)
+    ├ unsigned.test. not signed, insecure delegation (NSEC proves there is no DS)
+    └ extra zones    optional (`extra_zones`), served like example.test.: signed, secure
+                     delegation, on both servers (the bench puts thousands of records there)
 
 Everything listens on loopback only, on ports picked at run time. Every daemon is stopped by
 its PID in `close()`.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import dns.name
@@ -39,7 +41,20 @@ BASELINE_RECORD = "3 1 1 " + "5a" * 32
 _SOA_TIMERS = "1 3600 900 604800 60"  # negative TTL 60 s (RFC 2308 §5)
 
 
-def _zone_texts() -> dict[str, str]:
+def _zone_texts(extra_zones: Mapping[str, str]) -> dict[str, str]:
+    delegations = "".join(
+        f"{label} NS ns1.example\n{label} NS ns2.example\n"
+        for label in map(_relative_to_parent, extra_zones)
+    )
+    extra = {
+        name: f"""$ORIGIN {name}
+$TTL 300
+@    SOA ns1.example.test. hostmaster {_SOA_TIMERS}
+@    NS  ns1.example.test.
+@    NS  ns2.example.test.
+{records}"""
+        for name, records in extra_zones.items()
+    }
     return {
         PARENT: f"""$ORIGIN test.
 $TTL 300
@@ -52,7 +67,7 @@ ns1.example A    {PRIMARY_ADDRESS}
 ns2.example A    {SECONDARY_ADDRESS}
 other       NS   ns1.example
 unsigned    NS   ns1.example
-""",
+{delegations}""",
         EXAMPLE: f"""$ORIGIN example.test.
 $TTL 300
 @             SOA  ns1 hostmaster {_SOA_TIMERS}
@@ -75,7 +90,16 @@ $TTL 300
 @    NS  ns1.example.test.
 mail A   127.0.0.1
 """,
+        **extra,
     }
+
+
+def _relative_to_parent(zone: str) -> str:
+    """The label of a child of `test.` (`bench.test.` -> `bench`); deeper names are refused."""
+    name = dns.name.from_text(zone)
+    if len(name) != 3 or not name.is_subdomain(dns.name.from_text(PARENT)):
+        raise LabError(f"extra zone {zone!r}: give an absolute child of {PARENT}, e.g. bench.test.")
+    return name.labels[0].decode()
 
 
 class DnsLab:
@@ -85,15 +109,19 @@ class DnsLab:
     started on first use by `tamper_resolver()` / `plain_resolver()` and stopped with the lab.
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_zones: Mapping[str, str] | None = None) -> None:
+        """`extra_zones`: zone name (a child of `test.`) -> its records, in zone file syntax
+        relative to the zone; the lab adds SOA, NS and the secure delegation."""
         self.home = home
         self.auth_port = free_port(PRIMARY_ADDRESS, SECONDARY_ADDRESS)
-        texts = _zone_texts()
+        extra = dict(extra_zones or {})
+        texts = _zone_texts(extra)
         self.zones = [
             Zone(PARENT, texts[PARENT], signed=True),
             Zone(EXAMPLE, texts[EXAMPLE], signed=True, replicated=True),
             Zone(OTHER, texts[OTHER], signed=True),
             Zone(UNSIGNED, texts[UNSIGNED], signed=False),
+            *(Zone(name, texts[name], signed=True, replicated=True) for name in extra),
         ]
         self.primary = KnotPrimary(
             home / "primary", PRIMARY_ADDRESS, self.auth_port, self.zones, SECONDARY_ADDRESS
@@ -125,7 +153,9 @@ class DnsLab:
             self._delegate_securely()
             self.resolver = self._unbound("unbound", self.primary_upstream, self.trust_anchors())
             self.resolver.start()
-            self.wait_secondary_synced(EXAMPLE)
+            for zone in self.zones:
+                if zone.replicated:
+                    self.wait_secondary_synced(zone.name)
             self.resolver.wait_ready(EXAMPLE)
         except BaseException:
             self.close()
