@@ -19,6 +19,7 @@ SCHEMA_VERSION = 1
 class RecordsFormat(str, Enum):
     ZONE = "zone"
     RDATA = "rdata"
+    NSUPDATE = "nsupdate"
     JSON = "json"
 
 
@@ -42,6 +43,16 @@ def _zone(out: RecordsOutput) -> str:
         for source in out.records
     ]
     return "\n".join(lines) + "\n"
+
+
+def _nsupdate(out: RecordsOutput) -> str:
+    """An nsupdate(1) script that adds the records next to what is there (RFC 2136)."""
+    lines = [
+        f"update add {owner} {out.ttl} IN TLSA {source.record.to_text()}"
+        for owner in out.owners
+        for source in out.records
+    ]
+    return "\n".join([*lines, "send"]) + "\n"
 
 
 def _rdata(out: RecordsOutput) -> str:
@@ -73,6 +84,7 @@ def _records_json(out: RecordsOutput) -> str:
 RECORDS_RENDERERS: dict[RecordsFormat, Callable[[RecordsOutput], str]] = {
     RecordsFormat.ZONE: _zone,
     RecordsFormat.RDATA: _rdata,
+    RecordsFormat.NSUPDATE: _nsupdate,
     RecordsFormat.JSON: _records_json,
 }
 

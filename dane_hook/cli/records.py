@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=[f.value for f in RecordsFormat],
         default=RecordsFormat.ZONE.value,
-        help="zone lines (default), bare rdata 'U S M HEX' lines, or JSON",
+        help="zone lines (default), bare rdata 'U S M HEX' lines, an nsupdate script, or JSON",
     )
 
 
@@ -67,7 +67,7 @@ def execute(args: argparse.Namespace) -> int:
         sources = key_records(key, params)  # type: ignore[arg-type]
     fmt = RecordsFormat(args.format)
     names = owners(args, chain)
-    if fmt is RecordsFormat.ZONE and not names:
+    if fmt in (RecordsFormat.ZONE, RecordsFormat.NSUPDATE) and not names:
         raise UsageError("zone lines need an owner: give --host or --name (or --format rdata)")
     if not sources:
         raise UsageError(

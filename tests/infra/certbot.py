@@ -38,7 +38,14 @@ class CertbotError(LabError):
 
 
 def certbot_command() -> list[str]:
-    """The certbot of the interpreter running the tests (the venv's), else the one on PATH."""
+    """$DANE_HOOK_TEST_CERTBOT (tests/test_debian.py: Debian's /usr/bin/certbot), else the
+    certbot of the interpreter running the tests (the venv's), else the one on PATH."""
+    chosen = os.environ.get("DANE_HOOK_TEST_CERTBOT")
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise LabError(f"DANE_HOOK_TEST_CERTBOT={chosen}: no such executable")
+        return [found]
     beside = Path(sys.executable).parent / "certbot"
     if beside.is_file() and os.access(beside, os.X_OK):
         return [str(beside)]
