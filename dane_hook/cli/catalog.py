@@ -12,6 +12,7 @@ from enum import Enum
 from dane_hook.catalog import Catalog, Role, Status, load_catalog
 from dane_hook.catalog.model import CAKey
 from dane_hook.catalog.overlay import add_to_overlay, overlay_path
+from dane_hook.config import load_config
 from dane_hook.exitcodes import ExitCode
 from dane_hook.render import SCHEMA_VERSION
 from dane_hook.sources.files import load_certificates
@@ -53,13 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--state-dir",
             metavar="DIR",
-            default=str(DEFAULT_STATE_DIR),
-            help=f"where the overlay is kept (default {DEFAULT_STATE_DIR})",
+            help="where the overlay is kept (default: the configuration's state_dir, "
+            f"{DEFAULT_STATE_DIR})",
         )
 
 
 def execute(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
+    args.state_dir = args.state_dir or str(load_config(None).state_dir)
     if args.catalog_command == "add":
         certificates = [(c, path) for path in args.pem for c in load_certificates(path)]
         added = add_to_overlay(args.state_dir, certificates, args.ca, Status(args.status), now)

@@ -12,6 +12,7 @@ from dane_hook.catalog import Catalog, load_catalog
 from dane_hook.catalog.coverage import Coverage, coverage_of, issuers_for
 from dane_hook.chain import ServedChain, build_chain
 from dane_hook.cli.inputs import read_chain
+from dane_hook.config import load_config
 from dane_hook.decision import Decision, Publication, Verdict, decide
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
@@ -55,15 +56,24 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, action="append", help="ports for discovered endpoints (default 25)"
     )
-    parser.add_argument("--resolver", metavar="ADDR[:PORT]", help="default: /etc/resolv.conf")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration (default $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml): "
+        "its resolver, state_dir, ports and strict are the defaults here",
+    )
+    parser.add_argument(
+        "--resolver",
+        metavar="ADDR[:PORT]",
+        help="default: the configuration's, else /etc/resolv.conf",
+    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
     parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
     parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
-        default=str(DEFAULT_STATE_DIR),
-        help=f"where first-seen times are kept (default {DEFAULT_STATE_DIR})",
+        help=f"where first-seen times are kept (default: the configuration's, {DEFAULT_STATE_DIR})",
     )
     parser.add_argument(
         "--strict",
@@ -114,6 +124,17 @@ def current_chain(args: argparse.Namespace) -> ServedChain | None:
     return build_chain(load_certificates(args.current), source=args.current)
 
 
+def with_config(args: argparse.Namespace) -> argparse.Namespace:
+    """The command line over the configuration file: what is not given comes from there."""
+    config = load_config(args.config)
+    args.resolver = args.resolver or config.resolver
+    args.state_dir = args.state_dir or str(config.state_dir)
+    args.auth_port = args.auth_port or config.auth_port
+    args.port = args.port or list(config.ports)
+    args.strict = args.strict or config.strict
+    return args
+
+
 def settings_of(args: argparse.Namespace) -> Settings:
     resolver = Resolver.parse(args.resolver) if args.resolver else Resolver.from_resolv_conf()
     if args.timeout <= 0 or args.tries < 1:
@@ -143,6 +164,7 @@ def coverage_by_endpoint(
 
 def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], list[str]]:
     """Observe every endpoint of every candidate once, then decide for each candidate."""
+    args = with_config(args)
     found = candidates(args)
     current = current_chain(args)
     settings = settings_of(args)

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         metavar="DIR",
         help="where the CA catalog overlay is kept, with --issuers catalog "
-        "(default /var/lib/dane-hook)",
+        "(default: the configuration's state_dir, /var/lib/dane-hook)",
     )
     parser.add_argument(
         "--format",
@@ -88,10 +88,10 @@ def catalog_records(
 
     from dane_hook.catalog import load_catalog
     from dane_hook.catalog.coverage import issuers_for
-    from dane_hook.state import DEFAULT_STATE_DIR
+    from dane_hook.config import load_config
 
     now = datetime.now(timezone.utc)
-    catalog = load_catalog(state_dir or DEFAULT_STATE_DIR, now)
+    catalog = load_catalog(state_dir or load_config(None).state_dir, now)
     for warning in catalog.warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
     issuers = issuers_for(chain, catalog, now)
