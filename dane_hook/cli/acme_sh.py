@@ -27,8 +27,8 @@ from dane_hook.catalog import load_catalog
 from dane_hook.catalog.coverage import Coverage
 from dane_hook.chain import ServedChain, build_chain
 from dane_hook.cli.check import coverage_by_endpoint
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT, add_endpoint_argument
 from dane_hook.cli.lineage import (
-    EXIT_FOR_VERDICT,
     add_common_arguments,
     config_of,
     context_of,
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='the domain key (acme.sh: "$CERT_KEY_PATH"); default DOMAIN.key in $DOMAIN_PATH',
     )
     pre.add_argument("--domain", metavar="NAME", help="the main domain (default $Le_Domain)")
-    _endpoint_argument(pre)
+    add_endpoint_argument(pre)
     add_common_arguments(pre)
     wrapper = hooks.add_parser(
         "reload",
@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="name in dane-hook's state (default $Le_Domain; give one to an RSA and an ECDSA "
         "certificate of the same domain each)",
     )
-    _endpoint_argument(wrapper)
+    add_endpoint_argument(wrapper)
     add_common_arguments(wrapper)
     # Not "command": the top-level parser keeps the subcommand's name there.
     wrapper.add_argument(
@@ -101,17 +101,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=argparse.REMAINDER,
         metavar="-- CMD [ARG ...]",
         help="the reload command, run once the chain is served",
-    )
-
-
-def _endpoint_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="E",
-        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
-        "(default: every name of the certificate at the configured ports)",
     )
 
 

@@ -11,26 +11,20 @@ from pathlib import Path
 from dane_hook.catalog import Catalog, load_catalog
 from dane_hook.catalog.coverage import Coverage, coverage_of, issuers_for
 from dane_hook.chain import ServedChain, build_chain
-from dane_hook.cli.inputs import read_chain
+from dane_hook.cli.inputs import (
+    EXIT_FOR_VERDICT,
+    add_endpoint_argument,
+    read_chain,
+    worst_exit,
+)
 from dane_hook.config import load_config
-from dane_hook.decision import Decision, Publication, Verdict, decide
+from dane_hook.decision import Decision, Publication, decide
 from dane_hook.errors import UsageError
-from dane_hook.exitcodes import ExitCode
 from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
 from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import DEFAULT_STATE_DIR, StateStore
-
-EXIT_FOR_VERDICT = {
-    Verdict.SAFE: ExitCode.OK,
-    Verdict.NO_DANE: ExitCode.OK,
-    Verdict.INSECURE: ExitCode.OK,
-    Verdict.INCOMPLETE: ExitCode.OK,
-    Verdict.WAIT: ExitCode.WAIT,
-    Verdict.UNKNOWN: ExitCode.UNKNOWN,
-    Verdict.UNSAFE: ExitCode.UNSAFE,
-}
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,14 +39,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="a directory with fullchain.pem and privkey.pem (certbot's live/NAME); repeatable",
     )
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="E",
-        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
-        "(default: every DNS name of the certificate at each --port)",
-    )
+    add_endpoint_argument(parser)
     parser.add_argument(
         "--port", type=int, action="append", help="ports for discovered endpoints (default 25)"
     )
@@ -192,10 +179,8 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
     return checked, warnings
 
 
-def worst_exit(checked: list[Checked]) -> int:
-    codes = [EXIT_FOR_VERDICT[c.decision.verdict] for c in checked]
-    order = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
-    return max(codes, key=order.index) if codes else ExitCode.OK
+def exit_of(checked: list[Checked]) -> int:
+    return worst_exit([EXIT_FOR_VERDICT[c.decision.verdict] for c in checked])
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -209,4 +194,4 @@ def execute(args: argparse.Namespace) -> int:
         {(c.candidate.label, e): cover for c in checked for e, cover in c.coverage.items()},
     )
     sys.stdout.write(CHECK_RENDERERS[CheckFormat(args.format)](report))
-    return worst_exit(checked)
+    return exit_of(checked)

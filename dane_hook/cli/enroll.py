@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timezone
 
+from dane_hook.cli.inputs import add_endpoint_argument
 from dane_hook.cli.lineage import add_common_arguments, config_of, served_dir_of, store_of
 from dane_hook.exitcodes import ExitCode
 from dane_hook.observe import parse_endpoint
@@ -16,14 +17,7 @@ from dane_hook.state import Enrollment
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert-name", required=True, metavar="NAME", help="the certbot lineage")
-    parser.add_argument(
-        "--endpoint",
-        action="append",
-        default=[],
-        metavar="E",
-        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
-        "(default: every DNS name of the certificate at the configured ports)",
-    )
+    add_endpoint_argument(parser)
     add_common_arguments(parser)
 
 

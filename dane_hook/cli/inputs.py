@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from dane_hook.chain import ServedChain, build_chain
+from dane_hook.decision import Verdict
 from dane_hook.errors import UsageError
+from dane_hook.exitcodes import ExitCode
 from dane_hook.keys import PublicKey
 from dane_hook.names import dns_names
 from dane_hook.sources.files import load_certificates, load_public_key
@@ -68,3 +71,32 @@ def owners(args: argparse.Namespace, chain: ServedChain | None) -> list[str]:
         return []
     hosts = [n for n in dns_names(chain.leaf) if not n.startswith("*.")]
     return [owner_name(h, args.port, args.proto) for h in dict.fromkeys(hosts)]
+
+
+def add_endpoint_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="E",
+        help="_25._tcp.mx.example.com or mx.example.com[:PORT]; repeatable "
+        "(default: every DNS name of the certificate at the configured ports)",
+    )
+
+
+# The exit status of a verdict (README, "Exit status"): served verdicts are 0.
+EXIT_FOR_VERDICT = {
+    Verdict.SAFE: ExitCode.OK,
+    Verdict.NO_DANE: ExitCode.OK,
+    Verdict.INSECURE: ExitCode.OK,
+    Verdict.INCOMPLETE: ExitCode.OK,
+    Verdict.WAIT: ExitCode.WAIT,
+    Verdict.UNKNOWN: ExitCode.UNKNOWN,
+    Verdict.UNSAFE: ExitCode.UNSAFE,
+}
+_EXIT_ORDER = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
+
+
+def worst_exit(codes: Sequence[ExitCode]) -> ExitCode:
+    """The exit status of several results: unsafe over unknown over wait over ok."""
+    return max(codes, key=_EXIT_ORDER.index) if codes else ExitCode.OK

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
 from dane_hook.config import Config, load_config
-from dane_hook.decision import Verdict
 from dane_hook.exitcodes import ExitCode
 from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.observe import Settings
@@ -20,17 +20,6 @@ from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.served import ServedView
 from dane_hook.serving import Action, Context, Outcome, ReloadResult
 from dane_hook.state import Enrollment, State, StateStore
-
-EXIT_FOR_VERDICT = {
-    Verdict.SAFE: ExitCode.OK,
-    Verdict.NO_DANE: ExitCode.OK,
-    Verdict.INSECURE: ExitCode.OK,
-    Verdict.INCOMPLETE: ExitCode.OK,
-    Verdict.WAIT: ExitCode.WAIT,
-    Verdict.UNKNOWN: ExitCode.UNKNOWN,
-    Verdict.UNSAFE: ExitCode.UNSAFE,
-}
-_EXIT_ORDER = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +88,7 @@ def exit_for(outcomes: list[Outcome]) -> int:
             codes.append(ExitCode.OK)
         else:
             codes.append(EXIT_FOR_VERDICT[outcome.decision.verdict])
-    return max(codes, key=_EXIT_ORDER.index) if codes else ExitCode.OK
+    return worst_exit(codes)
 
 
 def journal() -> logging.Logger:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from dane_hook.cli.check import add_source_arguments, current_chain, run_checks, worst_exit
+from dane_hook.cli.check import add_source_arguments, current_chain, exit_of, run_checks
 from dane_hook.observe import host_of
 from dane_hook.plan import make_plan
 from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport
@@ -46,4 +46,4 @@ def execute(args: argparse.Namespace) -> int:
         )
         plans.append((c.candidate.label, c.decision, plan))
     sys.stdout.write(PLAN_RENDERERS[PlanFormat(args.format)](PlanReport(plans, now)))
-    return worst_exit(checked)
+    return exit_of(checked)

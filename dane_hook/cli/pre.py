@@ -14,8 +14,8 @@ from pathlib import Path
 from dane_hook.catalog import load_catalog
 from dane_hook.chain import ServedChain
 from dane_hook.cli.check import coverage_by_endpoint
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
 from dane_hook.cli.lineage import (
-    EXIT_FOR_VERDICT,
     add_common_arguments,
     config_of,
     context_of,
@@ -117,5 +117,4 @@ def execute(args: argparse.Namespace) -> int:
             if too_soon:
                 print(f"dane-hook: warning: {lineage.name}: {too_soon}")
                 log.warning(f"{lineage.name}: {too_soon}")
-    worst = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
-    return max(codes, key=worst.index) if codes else ExitCode.OK
+    return worst_exit(codes)
