@@ -322,3 +322,11 @@ def test_installed_console_script(files: ChainFiles) -> None:
         check=False,
     )
     assert module.stdout == done.stdout and done.stdout.startswith("3 1 1 ")
+
+
+def test_every_verdict_has_an_exit_status() -> None:
+    from dane_hook.cli.inputs import EXIT_FOR_VERDICT
+    from dane_hook.decision import Verdict
+
+    assert {EXIT_FOR_VERDICT[v] for v in Verdict} <= set(ExitCode)
+    assert set(EXIT_FOR_VERDICT) == {v.value for v in Verdict}

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 
 from dane_hook.chain import ServedChain, build_chain
-from dane_hook.decision import Verdict
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.keys import PublicKey
@@ -84,15 +83,16 @@ def add_endpoint_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# The exit status of a verdict (README, "Exit status"): served verdicts are 0.
-EXIT_FOR_VERDICT = {
-    Verdict.SAFE: ExitCode.OK,
-    Verdict.NO_DANE: ExitCode.OK,
-    Verdict.INSECURE: ExitCode.OK,
-    Verdict.INCOMPLETE: ExitCode.OK,
-    Verdict.WAIT: ExitCode.WAIT,
-    Verdict.UNKNOWN: ExitCode.UNKNOWN,
-    Verdict.UNSAFE: ExitCode.UNSAFE,
+# The exit status of a verdict (README, "Exit status"): served verdicts are 0. Keyed by the
+# verdicts' values (Verdict is a str enum) so that `records` need not import the decision.
+EXIT_FOR_VERDICT: dict[str, ExitCode] = {
+    "safe": ExitCode.OK,
+    "no-dane": ExitCode.OK,
+    "insecure": ExitCode.OK,
+    "incomplete": ExitCode.OK,
+    "wait": ExitCode.WAIT,
+    "unknown": ExitCode.UNKNOWN,
+    "unsafe": ExitCode.UNSAFE,
 }
 _EXIT_ORDER = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
 
