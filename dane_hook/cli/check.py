@@ -25,6 +25,7 @@ from dane_hook.observe import Observation, Settings, endpoints_of, host_of, obse
 from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import DEFAULT_STATE_DIR, StateStore
+from dane_hook.tlsa import Usage
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,8 +162,16 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
     with StateStore(args.state_dir).locked(now) as state:
         observed = {o.endpoint: o for o in observe(every, settings, state, now)}
         warnings = list(state.warnings)
-    catalog = load_catalog(args.state_dir, now)
-    warnings += catalog.warnings
+    # The CA catalog only matters where DANE-TA records are published; loading it costs more
+    # than a whole lookup, so a check of DANE-EE-only endpoints does not pay for it.
+    catalog = None
+    if any(
+        o.published.status is Publication.SECURE
+        and any(r.usage == Usage.DANE_TA for r in o.published.records)
+        for o in observed.values()
+    ):
+        catalog = load_catalog(args.state_dir, now)
+        warnings += catalog.warnings
     checked = []
     for candidate in found:
         observations = tuple(observed[e] for e in wanted[candidate.label])
@@ -174,7 +183,9 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
             strict=args.strict,
             host_of={o.endpoint: host_of(o.endpoint) for o in observations},
         )
-        coverage = coverage_by_endpoint(candidate.chain, observations, catalog, now)
+        coverage = (
+            coverage_by_endpoint(candidate.chain, observations, catalog, now) if catalog else {}
+        )
         checked.append(Checked(candidate, decision, observations, coverage))
     return checked, warnings
 
