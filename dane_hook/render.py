@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -60,6 +59,8 @@ def _rdata(out: RecordsOutput) -> str:
 
 
 def _records_json(out: RecordsOutput) -> str:
+    import json  # only for this format: `records` starts faster without it
+
     document = {
         "schema_version": SCHEMA_VERSION,
         "owners": list(out.owners),
@@ -103,6 +104,8 @@ def _match_text(result: MatchResult) -> str:
 
 
 def _match_json(result: MatchResult) -> str:
+    import json
+
     document = {
         "schema_version": SCHEMA_VERSION,
         "authenticated": result.authenticated,
