@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -146,10 +146,9 @@ def coverage_json(coverage: Coverage | None) -> dict[str, Any] | None:
     }
 
 
-def _check_text(report: CheckReport) -> str:
-    lines: list[str] = []
+def _check_text(report: CheckReport) -> Iterator[str]:
     for label, decision, observations in report.checked:
-        lines.append(_headline(label, decision))
+        lines = [_headline(label, decision)]
         for endpoint, observation in zip(decision.endpoints, observations, strict=True):
             lines.append(f"  {endpoint.endpoint} {endpoint.verdict.value}: {endpoint.reason}")
             answer = observation.answer
@@ -160,7 +159,7 @@ def _check_text(report: CheckReport) -> str:
             lines += _coverage(report.coverage.get((label, endpoint.endpoint)))
         if not decision.endpoints:
             lines.append("  no endpoint: give --endpoint, or a certificate with DNS names")
-    return "\n".join(lines) + "\n"
+        yield "\n".join(lines) + "\n"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -206,27 +205,27 @@ def _endpoint_json(
     }
 
 
-def _check_json(report: CheckReport) -> str:
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "now": report.now.isoformat(),
-        "chains": [
-            {
-                "chain": label,
-                "verdict": decision.verdict.value,
-                "earliest": _iso(decision.earliest),
-                "endpoints": [
-                    _endpoint_json(d, o, report.coverage.get((label, d.endpoint)))
-                    for d, o in zip(decision.endpoints, observations, strict=True)
-                ],
-            }
-            for label, decision, observations in report.checked
-        ],
-    }
-    return json.dumps(document, indent=2) + "\n"
+def _check_json(report: CheckReport) -> Iterator[str]:
+    """The document in pieces, one chain at a time: a check of thousands of lineages never
+    holds the whole document in memory."""
+    head = {"schema_version": SCHEMA_VERSION, "now": report.now.isoformat()}
+    yield json.dumps(head, indent=2)[:-2] + ',\n  "chains": ['
+    for number, (label, decision, observations) in enumerate(report.checked):
+        chain = {
+            "chain": label,
+            "verdict": decision.verdict.value,
+            "earliest": _iso(decision.earliest),
+            "endpoints": [
+                _endpoint_json(d, o, report.coverage.get((label, d.endpoint)))
+                for d, o in zip(decision.endpoints, observations, strict=True)
+            ],
+        }
+        text = json.dumps(chain, indent=2).replace("\n", "\n    ")
+        yield ("," if number else "") + "\n    " + text
+    yield "\n  ]\n}\n"
 
 
-CHECK_RENDERERS: dict[CheckFormat, Callable[[CheckReport], str]] = {
+CHECK_RENDERERS: dict[CheckFormat, Callable[[CheckReport], Iterable[str]]] = {
     CheckFormat.TEXT: _check_text,
     CheckFormat.JSON: _check_json,
 }

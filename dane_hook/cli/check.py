@@ -204,5 +204,5 @@ def execute(args: argparse.Namespace) -> int:
         now,
         {(c.candidate.label, e): cover for c in checked for e, cover in c.coverage.items()},
     )
-    sys.stdout.write(CHECK_RENDERERS[CheckFormat(args.format)](report))
+    sys.stdout.writelines(CHECK_RENDERERS[CheckFormat(args.format)](report))
     return exit_of(checked)
