@@ -7,14 +7,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dane_hook.catalog.coverage import Coverage
 from dane_hook.decision import Decision, EndpointDecision, Verdict
 from dane_hook.observe import Observation
 from dane_hook.plan import Plan
 from dane_hook.render import SCHEMA_VERSION
 from dane_hook.tlsa import TLSARecord
+
+if TYPE_CHECKING:
+    from dane_hook.catalog.coverage import Coverage
 
 
 class CheckFormat(str, Enum):

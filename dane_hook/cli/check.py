@@ -7,9 +7,8 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dane_hook.catalog import Catalog, load_catalog
-from dane_hook.catalog.coverage import Coverage, coverage_of, issuers_for
 from dane_hook.chain import ServedChain, build_chain
 from dane_hook.cli.inputs import (
     EXIT_FOR_VERDICT,
@@ -26,6 +25,10 @@ from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import DEFAULT_STATE_DIR, StateStore
 from dane_hook.tlsa import Usage
+
+if TYPE_CHECKING:  # the catalog is imported only when DANE-TA records are published
+    from dane_hook.catalog import Catalog
+    from dane_hook.catalog.coverage import Coverage
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +145,8 @@ class Checked:
 def coverage_by_endpoint(
     chain: ServedChain, observations: tuple[Observation, ...], catalog: Catalog, now: datetime
 ) -> dict[str, Coverage]:
+    from dane_hook.catalog.coverage import coverage_of, issuers_for
+
     issuers = issuers_for(chain, catalog, now)
     return {
         o.endpoint: coverage_of(o.endpoint, issuers, o.published.records, catalog)
@@ -170,6 +175,8 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
         and any(r.usage == Usage.DANE_TA for r in o.published.records)
         for o in observed.values()
     ):
+        from dane_hook.catalog import load_catalog
+
         catalog = load_catalog(args.state_dir, now)
         warnings += catalog.warnings
     checked = []
