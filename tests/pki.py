@@ -4,6 +4,7 @@ Certificates are built with cryptography at test time. Keys are generated once p
 cached by (label, key type), so a table of cases costs a handful of key generations; names are
 deterministic ("dane-hook test <label>"), so a failing case reads well. Every case is judged at
 the fixed instant `NOW` (OpenSSL gets it through `-attime`), which keeps validity dates exact.
+The exception is `issued_chain()`, whose files go to tools and code that read the real clock.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ HOST = "mx.example.test"
 
 
 class KeyType(str, Enum):
+    """The key types a leaf or CA may have, named as a CA's manifest names them."""
+
     RSA_2048 = "RSA-2048"
+    RSA_3072 = "RSA-3072"
+    RSA_4096 = "RSA-4096"
     ECDSA_P256 = "ECDSA-P256"
     ECDSA_P384 = "ECDSA-P384"
     ED25519 = "Ed25519"
@@ -48,11 +53,21 @@ EXPIRED = Validity(NOW - timedelta(days=120), NOW - timedelta(days=30))
 NOT_YET_VALID = Validity(NOW + timedelta(days=10), NOW + timedelta(days=100))
 
 
+def valid_now() -> Validity:
+    """From a day before the real current time to 90 days after, as an ACME CA issues: for
+    certificates judged at the real time rather than at `NOW`."""
+    now = datetime.now(timezone.utc)
+    return Validity(now - timedelta(days=1), now + timedelta(days=90))
+
+
+_RSA_BITS = {KeyType.RSA_2048: 2048, KeyType.RSA_3072: 3072, KeyType.RSA_4096: 4096}
+
+
 @functools.cache
 def private_key(label: str, key_type: KeyType = KeyType.ECDSA_P256) -> PrivateKey:
     """The session's key for `label`: the same label and type always give the same key."""
-    if key_type is KeyType.RSA_2048:
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key_type in _RSA_BITS:
+        return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS[key_type])
     if key_type is KeyType.ECDSA_P256:
         return ec.generate_private_key(ec.SECP256R1())
     if key_type is KeyType.ECDSA_P384:
@@ -412,6 +427,78 @@ def pem_bundle(certificates: Iterable[Issued], *, noise: bool = False) -> bytes:
 def write_bundle(path: Path, certificates: Iterable[Issued], *, noise: bool = False) -> Path:
     path.write_bytes(pem_bundle(certificates, noise=noise))
     return path
+
+
+@dataclass(frozen=True)
+class ChainPaths:
+    """The files `IssuedChain.write()` leaves, named as certbot and openssl users have them."""
+
+    cert: Path
+    intermediate: Path
+    root: Path
+    fullchain: Path
+    """leaf + intermediate, as certbot's fullchain.pem."""
+    fullchain_with_root: Path
+    key_pkcs8: Path
+    key_traditional: Path | None
+    """The key as `BEGIN RSA/EC PRIVATE KEY`; None for Ed25519, which has only PKCS#8."""
+
+
+@dataclass(frozen=True)
+class IssuedChain:
+    """root -> intermediate -> leaf, as `issued_chain()` makes it."""
+
+    root: Issued
+    intermediate: Issued
+    leaf: Issued
+
+    def write(self, folder: Path) -> ChainPaths:
+        """The files a certbot lineage has, plus the root, the intermediate and key variants."""
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def put(name: str, data: bytes) -> Path:
+            path = folder / name
+            path.write_bytes(data)
+            return path
+
+        leaf, intermediate, root = (c.pem() for c in (self.leaf, self.intermediate, self.root))
+        traditional: Path | None = None
+        if not isinstance(self.leaf.key, ed25519.Ed25519PrivateKey):
+            # Ed25519 has no traditional form (RFC 8410 §7 defines PKCS#8 only).
+            traditional = put(
+                "privkey-traditional.pem",
+                self.leaf.key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.TraditionalOpenSSL,
+                    serialization.NoEncryption(),
+                ),
+            )
+        return ChainPaths(
+            cert=put("cert.pem", leaf),
+            intermediate=put("intermediate.pem", intermediate),
+            root=put("root.pem", root),
+            fullchain=put("fullchain.pem", leaf + intermediate),
+            fullchain_with_root=put("fullchain-root.pem", leaf + intermediate + root),
+            key_pkcs8=put("privkey.pem", self.leaf.key_pem()),
+            key_traditional=traditional,
+        )
+
+
+def issued_chain(
+    key_type: KeyType, *, label: str = "chain", validity: Validity | None = None
+) -> IssuedChain:
+    """A P-256 root, then an intermediate and a leaf for HOST with keys of `key_type`.
+
+    `label` and the key type name all three, so another label gives other keys. They are valid
+    at the real time unless `validity` says otherwise: their files go to openssl, ldns-dane and
+    danetool, and to dane-hook code that takes the real now (build_chain's issuer preference).
+    """
+    validity = validity or valid_now()
+    name = f"{label} {key_type.value}"
+    top = root(f"root of {name}", validity=validity)
+    ca = intermediate(f"intermediate of {name}", top, key_type=key_type, validity=validity)
+    end = leaf(ca, label=f"leaf of {name}", key_type=key_type, validity=validity)
+    return IssuedChain(top, ca, end)
 
 
 class Cast:

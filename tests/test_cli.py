@@ -16,17 +16,17 @@ from cryptography.hazmat.primitives import serialization
 from dane_hook.cli import COMMANDS, main
 from dane_hook.exitcodes import ExitCode
 from dane_hook.render import MATCH_RENDERERS, RECORDS_RENDERERS, MatchFormat, RecordsFormat
-from tests.certs_for_records import ChainFiles, issued_chain
+from tests.pki import ChainPaths, KeyType, issued_chain
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
-    return issued_chain("ECDSA-P256").write(tmp_path_factory.mktemp("chain"))
+def files(tmp_path_factory: pytest.TempPathFactory) -> ChainPaths:
+    return issued_chain(KeyType.ECDSA_P256).write(tmp_path_factory.mktemp("chain"))
 
 
 @pytest.fixture(scope="module")
-def other(tmp_path_factory: pytest.TempPathFactory) -> ChainFiles:
-    return issued_chain("ECDSA-P256").write(tmp_path_factory.mktemp("other"))
+def other(tmp_path_factory: pytest.TempPathFactory) -> ChainPaths:
+    return issued_chain(KeyType.ECDSA_P256, label="other").write(tmp_path_factory.mktemp("other"))
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -47,7 +47,7 @@ def test_every_format_has_a_renderer() -> None:
 
 
 def test_records_default_is_311_leaf_and_211_issuer(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths
 ) -> None:
     code, out, _ = run(
         capsys, "records", "--chain", str(files.fullchain), "--host", "mx.example.net"
@@ -61,7 +61,7 @@ def test_records_default_is_311_leaf_and_211_issuer(
 
 
 def test_rdata_format_is_bare_lowercase_hex(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths
 ) -> None:
     lines = rdata_lines(capsys, "--chain", str(files.fullchain), "--params", "300,312,201")
     assert [line.split()[:3] for line in lines] == [
@@ -76,7 +76,7 @@ def test_rdata_format_is_bare_lowercase_hex(
 
 
 def test_key_records_equal_certificate_records(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths
 ) -> None:
     from_key = rdata_lines(capsys, "--key", str(files.key_pkcs8))
     from_cert = rdata_lines(capsys, "--cert", str(files.cert))
@@ -84,7 +84,7 @@ def test_key_records_equal_certificate_records(
 
 
 def test_key_picks_the_leaf_in_any_order(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], files: ChainPaths, tmp_path: Path
 ) -> None:
     shuffled = tmp_path / "shuffled.pem"
     shuffled.write_bytes(
@@ -101,7 +101,7 @@ def test_key_picks_the_leaf_in_any_order(
 
 
 def test_owner_from_name_and_from_leaf(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths
 ) -> None:
     code, out, _ = run(
         capsys, "records", "--cert", str(files.cert), "--name", "_465._TCP.Mail.Example.NET"
@@ -110,29 +110,30 @@ def test_owner_from_name_and_from_leaf(
     code, out, _ = run(
         capsys, "records", "--cert", str(files.cert), "--port", "587", "--ttl", "300"
     )
-    assert code == 0 and out.startswith("_587._tcp.mail.example.test. 300 IN TLSA 3 1 1 ")
+    assert code == 0 and out.startswith("_587._tcp.mx.example.test. 300 IN TLSA 3 1 1 ")
 
 
-def test_records_json(capsys: pytest.CaptureFixture[str], files: ChainFiles) -> None:
+def test_records_json(capsys: pytest.CaptureFixture[str], files: ChainPaths) -> None:
     code, out, _ = run(capsys, "records", "--chain", str(files.fullchain), "--format", "json")
     document = json.loads(out)
     assert code == 0 and document["schema_version"] == 1
     assert [(r["role"], r["depth"]) for r in document["records"]] == [("leaf", 0), ("issuer", 1)]
-    assert document["owners"] == ["_25._tcp.mail.example.test."]
+    assert document["owners"] == ["_25._tcp.mx.example.test."]
 
 
 def test_stray_certificate_is_reported(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles, other: ChainFiles, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], files: ChainPaths, other: ChainPaths, tmp_path: Path
 ) -> None:
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(files.fullchain.read_bytes() + other.intermediate.read_bytes())
     code, out, err = run(capsys, "records", "--chain", str(bundle), "--format", "rdata")
     assert code == 0 and len(out.splitlines()) == 2
-    assert "not on the leaf's issuer path" in err and "Test Intermediate" in err
+    assert "not on the leaf's issuer path" in err
+    assert "CN=dane-hook test intermediate of other ECDSA-P256" in err
 
 
 def test_match_exit_codes(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles, other: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths, other: ChainPaths
 ) -> None:
     good = rdata_lines(capsys, "--chain", str(files.fullchain))
     wrong = rdata_lines(capsys, "--chain", str(other.fullchain))
@@ -145,7 +146,7 @@ def test_match_exit_codes(
 
 
 def test_match_reads_zone_and_bare_lines(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], files: ChainPaths, tmp_path: Path
 ) -> None:
     code, zone, _ = run(capsys, "records", "--chain", str(files.fullchain))
     tlsa = tmp_path / "records.txt"
@@ -161,14 +162,13 @@ def test_match_reads_zone_and_bare_lines(
 
 
 def test_match_host_check_for_dane_ta(
-    capsys: pytest.CaptureFixture[str], files: ChainFiles
+    capsys: pytest.CaptureFixture[str], files: ChainPaths
 ) -> None:
     ta = rdata_lines(capsys, "--chain", str(files.fullchain))[1]
     ee = rdata_lines(capsys, "--chain", str(files.fullchain))[0]
     chain = str(files.fullchain)
     assert (
-        run(capsys, "match", "--chain", chain, "--record", ta, "--host", "mail.example.test")[0]
-        == 0
+        run(capsys, "match", "--chain", chain, "--record", ta, "--host", "mx.example.test")[0] == 0
     )
     assert (
         run(capsys, "match", "--chain", chain, "--record", ta, "--host", "other.example.test")[0]
@@ -181,7 +181,7 @@ def test_match_host_check_for_dane_ta(
     )
 
 
-def _encrypted_key(files: ChainFiles, path: Path) -> None:
+def _encrypted_key(files: ChainPaths, path: Path) -> None:
     key = serialization.load_pem_private_key(files.key_pkcs8.read_bytes(), password=None)
     path.write_bytes(
         key.private_bytes(
@@ -192,7 +192,7 @@ def _encrypted_key(files: ChainFiles, path: Path) -> None:
     )
 
 
-BadCase = Callable[[ChainFiles, ChainFiles, Path], list[str]]
+BadCase = Callable[[ChainPaths, ChainPaths, Path], list[str]]
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -258,8 +258,8 @@ BAD_INPUT: dict[str, BadCase] = {
 def test_bad_input_is_exit_3_and_one_line(
     case: str,
     capsys: pytest.CaptureFixture[str],
-    files: ChainFiles,
-    other: ChainFiles,
+    files: ChainPaths,
+    other: ChainPaths,
     tmp_path: Path,
 ) -> None:
     _encrypted_key(files, tmp_path / "enc.pem")
@@ -274,7 +274,7 @@ def test_bad_input_is_exit_3_and_one_line(
         assert not any(line[:20] in err for line in body)
 
 
-def test_usage_errors_are_exit_2(capsys: pytest.CaptureFixture[str], files: ChainFiles) -> None:
+def test_usage_errors_are_exit_2(capsys: pytest.CaptureFixture[str], files: ChainPaths) -> None:
     assert run(capsys, "records")[0] == ExitCode.USAGE
     assert run(capsys, "records", "--cert", str(files.cert), "--port", "0", "--host", "a.b")[0] == 2
     assert run(capsys, "match", "--chain", str(files.fullchain))[0] == ExitCode.USAGE
@@ -292,7 +292,7 @@ def test_the_command_list_is_complete() -> None:
     assert set(COMMANDS) >= {"records", "match"}
 
 
-def test_installed_console_script(files: ChainFiles) -> None:
+def test_installed_console_script(files: ChainPaths) -> None:
     script = shutil.which(
         "dane-hook", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     )

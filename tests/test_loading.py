@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,19 +29,22 @@ from dane_hook.keys import spki_der
 from dane_hook.records import chain_records
 from dane_hook.sources.files import MAX_FILE_SIZE, load_certificates, load_public_key
 from dane_hook.tlsa import TLSARecord, parse_records_text
-from tests.certs_for_records import DER, KEY_TYPES, PEM, IssuedChain, issued_chain
+from tests.pki import IssuedChain, KeyType, issued_chain
 
 Loader = Callable[[Path], object]
 
-
-@pytest.fixture(scope="module")
-def chains() -> dict[str, IssuedChain]:
-    return {key_type: issued_chain(key_type) for key_type in KEY_TYPES}
+PEM = serialization.Encoding.PEM
+DER = serialization.Encoding.DER
 
 
 @pytest.fixture(scope="module")
-def p256(chains: dict[str, IssuedChain]) -> IssuedChain:
-    return chains["ECDSA-P256"]
+def chains() -> dict[KeyType, IssuedChain]:
+    return {key_type: issued_chain(key_type) for key_type in KeyType}
+
+
+@pytest.fixture(scope="module")
+def p256(chains: dict[KeyType, IssuedChain]) -> IssuedChain:
+    return chains[KeyType.ECDSA_P256]
 
 
 def der(certificate: x509.Certificate) -> bytes:
@@ -93,40 +97,37 @@ def test_bundle_in_any_order_with_text_around(
 ) -> None:
     chain = (p256.leaf, p256.intermediate, p256.root)
     in_file = [chain[i] for i in order]
-    path = write(tmp_path, AROUND[style]([c.public_bytes(PEM) for c in in_file]))
+    path = write(tmp_path, AROUND[style]([c.pem() for c in in_file]))
     certificates = load_certificates(path)
-    assert [der(c) for c in certificates] == [der(c) for c in in_file]
+    assert [der(c) for c in certificates] == [c.der() for c in in_file]
     served = build_chain(certificates)
-    assert der(served.leaf) == der(p256.leaf)
-    assert [der(c) for c in served.issuers] == [der(p256.intermediate), der(p256.root)]
+    assert der(served.leaf) == p256.leaf.der()
+    assert [der(c) for c in served.issuers] == [p256.intermediate.der(), p256.root.der()]
     assert served.stray == ()
 
 
 def test_a_certificate_off_the_path_is_reported_as_stray(
-    tmp_path: Path, chains: dict[str, IssuedChain]
+    tmp_path: Path, chains: dict[KeyType, IssuedChain]
 ) -> None:
-    ours, other = chains["ECDSA-P256"], chains["Ed25519"]
+    ours, other = chains[KeyType.ECDSA_P256], chains[KeyType.ED25519]
     bundle = [other.intermediate, ours.leaf, ours.intermediate]
-    path = write(tmp_path, b"".join(c.public_bytes(PEM) for c in bundle))
+    path = write(tmp_path, b"".join(c.pem() for c in bundle))
     served = build_chain(load_certificates(path))
-    assert der(served.leaf) == der(ours.leaf)
-    assert [der(c) for c in served.issuers] == [der(ours.intermediate)]
-    assert [der(c) for c in served.stray] == [der(other.intermediate)]
+    assert der(served.leaf) == ours.leaf.der()
+    assert [der(c) for c in served.issuers] == [ours.intermediate.der()]
+    assert [der(c) for c in served.stray] == [other.intermediate.der()]
 
 
 def test_single_der_certificate(tmp_path: Path, p256: IssuedChain) -> None:
-    path = write(tmp_path, der(p256.leaf), "cert.der")
-    assert [der(c) for c in load_certificates(path)] == [der(p256.leaf)]
+    path = write(tmp_path, p256.leaf.der(), "cert.der")
+    assert [der(c) for c in load_certificates(path)] == [p256.leaf.der()]
 
 
 def test_certificate_and_key_in_one_file(tmp_path: Path, p256: IssuedChain) -> None:
     """HAProxy and some mail servers keep key and chain in one PEM file."""
-    key = p256.leaf_key.private_bytes(
-        PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    path = write(tmp_path, p256.leaf.public_bytes(PEM) + key + p256.intermediate.public_bytes(PEM))
-    assert [der(c) for c in load_certificates(path)] == [der(p256.leaf), der(p256.intermediate)]
-    assert spki_der(load_public_key(path)) == spki_der(p256.leaf_key.public_key())
+    path = write(tmp_path, p256.leaf.pem() + p256.leaf.key_pem() + p256.intermediate.pem())
+    assert [der(c) for c in load_certificates(path)] == [p256.leaf.der(), p256.intermediate.der()]
+    assert spki_der(load_public_key(path)) == spki_der(p256.leaf.key.public_key())
 
 
 # -- Keys --------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ KEY_FORMS = ("pkcs8-pem", "traditional-pem", "pkcs8-der", "traditional-der", "pu
 
 
 def key_file(chain: IssuedChain, form: str, password: bytes | None = None) -> bytes:
-    key = chain.leaf_key
+    key = chain.leaf.key
     if form == "public-pem":
         return key.public_key().public_bytes(PEM, SPKI)
     encoding = PEM if form.endswith("pem") else DER
@@ -152,27 +153,27 @@ def key_file(chain: IssuedChain, form: str, password: bytes | None = None) -> by
 
 
 @pytest.mark.parametrize("form", KEY_FORMS)
-@pytest.mark.parametrize("key_type", KEY_TYPES)
+@pytest.mark.parametrize("key_type", KeyType, ids=lambda key_type: key_type.value)
 def test_key_files_give_the_certificates_key(
-    tmp_path: Path, chains: dict[str, IssuedChain], key_type: str, form: str
+    tmp_path: Path, chains: dict[KeyType, IssuedChain], key_type: KeyType, form: str
 ) -> None:
     chain = chains[key_type]
-    if key_type == "Ed25519" and form.startswith("traditional"):
+    if key_type is KeyType.ED25519 and form.startswith("traditional"):
         pytest.skip("Ed25519 keys exist only as PKCS#8: there is no traditional form (RFC 8410)")
     path = write(tmp_path, key_file(chain, form), f"key.{form}")
     key = load_public_key(path)
-    assert spki_der(key) == chain.leaf.public_key().public_bytes(DER, SPKI)
+    assert spki_der(key) == chain.leaf.certificate.public_key().public_bytes(DER, SPKI)
     # the key picks its certificate out of a bundle, whatever the order
     bundle = [chain.root, chain.intermediate, chain.leaf]
-    bundle_path = write(tmp_path, b"".join(c.public_bytes(PEM) for c in bundle), "bundle.pem")
-    assert der(build_chain(load_certificates(bundle_path), key).leaf) == der(chain.leaf)
+    bundle_path = write(tmp_path, b"".join(c.pem() for c in bundle), "bundle.pem")
+    assert der(build_chain(load_certificates(bundle_path), key).leaf) == chain.leaf.der()
 
 
 def test_ec_key_after_ec_parameters(tmp_path: Path, p256: IssuedChain) -> None:
     """`openssl ecparam -genkey` writes an EC PARAMETERS block before the key."""
     parameters = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
     path = write(tmp_path, parameters + key_file(p256, "traditional-pem"))
-    assert spki_der(load_public_key(path)) == spki_der(p256.leaf_key.public_key())
+    assert spki_der(load_public_key(path)) == spki_der(p256.leaf.key.public_key())
 
 
 def material_in(message: str, key_bytes: bytes) -> bool:
@@ -186,11 +187,15 @@ def material_in(message: str, key_bytes: bytes) -> bool:
 
 
 @pytest.mark.parametrize("form", ["pkcs8-pem", "traditional-pem", "pkcs8-der"])
-@pytest.mark.parametrize("key_type", ["RSA-2048", "ECDSA-P256", "Ed25519"])
+@pytest.mark.parametrize(
+    "key_type",
+    [KeyType.RSA_2048, KeyType.ECDSA_P256, KeyType.ED25519],
+    ids=lambda key_type: key_type.value,
+)
 def test_encrypted_key_is_refused(
-    tmp_path: Path, chains: dict[str, IssuedChain], key_type: str, form: str
+    tmp_path: Path, chains: dict[KeyType, IssuedChain], key_type: KeyType, form: str
 ) -> None:
-    if key_type == "Ed25519" and form.startswith("traditional"):
+    if key_type is KeyType.ED25519 and form.startswith("traditional"):
         pytest.skip("Ed25519 keys exist only as PKCS#8: there is no traditional form (RFC 8410)")
     data = key_file(chains[key_type], form, password=b"correct horse")
     path = write(tmp_path, data, f"key.{form}")
@@ -198,9 +203,9 @@ def test_encrypted_key_is_refused(
     assert not material_in(error.diagnostics(), data)
 
 
-def test_mismatched_key_is_refused(tmp_path: Path, chains: dict[str, IssuedChain]) -> None:
-    ours, other = chains["ECDSA-P256"], chains["ECDSA-P384"]
-    path = write(tmp_path, ours.leaf.public_bytes(PEM) + ours.intermediate.public_bytes(PEM))
+def test_mismatched_key_is_refused(tmp_path: Path, chains: dict[KeyType, IssuedChain]) -> None:
+    ours, other = chains[KeyType.ECDSA_P256], chains[KeyType.ECDSA_P384]
+    path = write(tmp_path, ours.leaf.pem() + ours.intermediate.pem())
     key_path = write(tmp_path, key_file(other, "pkcs8-pem"), "other.key")
     with pytest.raises(BadInput, match="does not match"):
         build_chain(load_certificates(path), load_public_key(key_path), source=str(path))
@@ -216,8 +221,8 @@ def test_a_key_where_certificates_are_expected(
 
 
 def test_a_certificate_where_a_key_is_expected(tmp_path: Path, p256: IssuedChain) -> None:
-    bad_input(load_public_key, write(tmp_path, p256.leaf.public_bytes(PEM)), "no key")
-    bad_input(load_public_key, write(tmp_path, der(p256.leaf)))
+    bad_input(load_public_key, write(tmp_path, p256.leaf.pem()), "no key")
+    bad_input(load_public_key, write(tmp_path, p256.leaf.der()))
 
 
 # -- Damaged and unreadable files --------------------------------------------------------------
@@ -246,8 +251,8 @@ def truncations(pem: bytes, der_bytes: bytes) -> dict[str, bytes]:
     ],
 )
 def test_truncated_file(tmp_path: Path, p256: IssuedChain, case: str) -> None:
-    pem = p256.leaf.public_bytes(PEM) + p256.intermediate.public_bytes(PEM)
-    data = truncations(pem, der(p256.leaf))[case]
+    pem = p256.leaf.pem() + p256.intermediate.pem()
+    data = truncations(pem, p256.leaf.der())[case]
     bad_input(load_certificates, write(tmp_path, data))
 
 
@@ -269,20 +274,22 @@ def test_certificate_whose_name_does_not_parse(
     tmp_path: Path, p256: IssuedChain, name: str
 ) -> None:
     """cryptography loads it and raises ValueError only when the name is first read."""
-    common_name = (p256.leaf.subject if name == "subject" else p256.leaf.issuer).rfc4514_string()
-    value = common_name.removeprefix("CN=").encode()
+    certificate = p256.leaf.certificate
+    names = certificate.subject if name == "subject" else certificate.issuer
+    [common_name] = names.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = str(common_name.value).encode()
     utf8_string = b"\x0c" + bytes([len(value)]) + value
-    damaged = with_bytes_replaced(der(p256.leaf), utf8_string, b"\x00" + utf8_string[1:])
+    damaged = with_bytes_replaced(p256.leaf.der(), utf8_string, b"\x00" + utf8_string[1:])
     bad_input(load_certificates, write(tmp_path, damaged, "cert.der"))
-    pem = p256.intermediate.public_bytes(PEM) + armoured(b"CERTIFICATE", damaged)
+    pem = p256.intermediate.pem() + armoured(b"CERTIFICATE", damaged)
     bad_input(load_certificates, write(tmp_path, pem, "bundle.pem"), "PEM block 2")
 
 
 def test_unknown_signature_algorithm_is_not_a_crash(tmp_path: Path, p256: IssuedChain) -> None:
     ecdsa_with_sha256 = bytes.fromhex("06082a8648ce3d040302")
     unknown = bytes.fromhex("06082a8648ce3d040309")  # 1.2.840.10045.4.3.9: not assigned
-    leaf = der(p256.leaf).replace(ecdsa_with_sha256, unknown)  # in TBS and outer: they agree
-    bundle = armoured(b"CERTIFICATE", leaf) + p256.intermediate.public_bytes(PEM)
+    leaf = p256.leaf.der().replace(ecdsa_with_sha256, unknown)  # in TBS and outer: they agree
+    bundle = armoured(b"CERTIFICATE", leaf) + p256.intermediate.pem()
     certificates = load_certificates(write(tmp_path, bundle))
     try:
         served = build_chain(certificates)
@@ -296,7 +303,7 @@ LOADERS: dict[str, Loader] = {"certificates": load_certificates, "key": load_pub
 
 @pytest.mark.parametrize("loader", LOADERS)
 def test_ten_megabyte_file(tmp_path: Path, p256: IssuedChain, loader: str) -> None:
-    data = p256.leaf.public_bytes(PEM) + b"A" * (10 * 1024 * 1024)
+    data = p256.leaf.pem() + b"A" * (10 * 1024 * 1024)
     assert len(data) > MAX_FILE_SIZE
     bad_input(LOADERS[loader], write(tmp_path, data), "larger than")
 
@@ -353,7 +360,7 @@ def mode_000_file(p256: IssuedChain) -> Iterator[Path]:
     """A certificate file with mode 000, in a folder anyone may pass through."""
     with tempfile.TemporaryDirectory() as folder:
         Path(folder).chmod(0o711)
-        path = write(Path(folder), p256.leaf.public_bytes(PEM), "cert.pem")
+        path = write(Path(folder), p256.leaf.pem(), "cert.pem")
         path.chmod(0)
         yield path
 
@@ -421,19 +428,21 @@ def file_contents(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
 
 
 def der_seeds(chain: IssuedChain) -> list[bytes]:
-    key = chain.leaf_key
+    key = chain.leaf.key
     return [
-        der(chain.leaf),
-        der(chain.intermediate),
+        chain.leaf.der(),
+        chain.intermediate.der(),
         key.private_bytes(DER, PKCS8, serialization.NoEncryption()),
         key.public_key().public_bytes(DER, SPKI),
     ]
 
 
 @pytest.fixture(scope="module")
-def seeds(chains: dict[str, IssuedChain]) -> list[bytes]:
+def seeds(chains: dict[KeyType, IssuedChain]) -> list[bytes]:
     return [
-        s for key_type in ("RSA-2048", "ECDSA-P384", "Ed25519") for s in der_seeds(chains[key_type])
+        s
+        for key_type in (KeyType.RSA_2048, KeyType.ECDSA_P384, KeyType.ED25519)
+        for s in der_seeds(chains[key_type])
     ]
 
 

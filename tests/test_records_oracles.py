@@ -24,7 +24,7 @@ from dane_hook.chain import build_chain
 from dane_hook.records import certificate_record, chain_records, key_record, key_records
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.tlsa import TLSARecord
-from tests.certs_for_records import HOST, KEY_TYPES, ChainFiles, IssuedChain, issued_chain
+from tests.pki import HOST, ChainPaths, IssuedChain, KeyType, issued_chain
 
 Params = tuple[int, int, int]
 
@@ -111,7 +111,7 @@ def openssl_answer(certificate: Path, params: Params) -> Answer:
     )
 
 
-def tool_argv(tool: str, files: ChainFiles, params: Params) -> list[str]:
+def tool_argv(tool: str, files: ChainPaths, params: Params) -> list[str]:
     usage, selector, mtype = params
     usm = [str(usage), str(selector), str(mtype)]
     # hash-slinger and danetool pin the first certificate of the file they are given.
@@ -136,7 +136,7 @@ def tool_argv(tool: str, files: ChainFiles, params: Params) -> list[str]:
     raise ValueError(tool)
 
 
-def tool_answer(tool: str, files: ChainFiles, params: Params) -> Answer:
+def tool_answer(tool: str, files: ChainPaths, params: Params) -> Answer:
     if tool == "openssl":
         return openssl_answer(files.cert if params[0] == 3 else files.intermediate, params)
     argv = tool_argv(tool, files, params)
@@ -155,17 +155,17 @@ class Lab:
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._lock = threading.Lock()
-        self._chains: dict[str, tuple[IssuedChain, ChainFiles]] = {}
-        self._answers: dict[tuple[str, str], dict[Params, Answer]] = {}
+        self._chains: dict[KeyType, tuple[IssuedChain, ChainPaths]] = {}
+        self._answers: dict[tuple[str, KeyType], dict[Params, Answer]] = {}
 
-    def chain(self, key_type: str) -> tuple[IssuedChain, ChainFiles]:
+    def chain(self, key_type: KeyType) -> tuple[IssuedChain, ChainPaths]:
         with self._lock:
             if key_type not in self._chains:
                 chain = issued_chain(key_type)
-                self._chains[key_type] = (chain, chain.write(self._folder / key_type))
+                self._chains[key_type] = (chain, chain.write(self._folder / key_type.value))
             return self._chains[key_type]
 
-    def answer(self, tool: Tool, key_type: str, params: Params) -> Answer:
+    def answer(self, tool: Tool, key_type: KeyType, params: Params) -> Answer:
         _, files = self.chain(key_type)
         key = (tool.name, key_type)
         if key not in self._answers:
@@ -182,7 +182,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     return Lab(tmp_path_factory.mktemp("oracles"))
 
 
-def served_record(files: ChainFiles, params: Params) -> TLSARecord:
+def served_record(files: ChainPaths, params: Params) -> TLSARecord:
     """dane-hook's record for the chain in fullchain.pem: the leaf's or the intermediate's."""
     served = build_chain(load_certificates(files.fullchain))
     sources = chain_records(served, [params])
@@ -197,24 +197,24 @@ def certificate_of(path: Path) -> x509.Certificate:
     return certificate
 
 
-def _case_id(tool: Tool, key_type: str, params: Params) -> str:
-    return f"{tool.name}-{key_type}-{''.join(map(str, params))}"
+def _case_id(tool: Tool, key_type: KeyType, params: Params) -> str:
+    return f"{tool.name}-{key_type.value}-{''.join(map(str, params))}"
 
 
 CASES = [
     pytest.param(tool, key_type, params, id=_case_id(tool, key_type, params))
     for tool in TOOLS
-    for key_type in KEY_TYPES
+    for key_type in KeyType
     for params in tool.params
 ]
 
 
 @pytest.mark.parametrize(("tool", "key_type", "params"), CASES)
-def test_record_equals_the_tool(lab: Lab, tool: Tool, key_type: str, params: Params) -> None:
+def test_record_equals_the_tool(lab: Lab, tool: Tool, key_type: KeyType, params: Params) -> None:
     _, files = lab.chain(key_type)
     answer = lab.answer(tool, key_type, params)
     if answer.record is None:
-        if key_type == "Ed25519":
+        if key_type is KeyType.ED25519:
             pytest.skip(
                 f"{tool.name} makes no record for an Ed25519 certificate: {answer.stderr.strip()}"
             )
@@ -227,8 +227,8 @@ def test_record_equals_the_tool(lab: Lab, tool: Tool, key_type: str, params: Par
     assert direct.to_text() == answer.record, answer.command
 
 
-@pytest.mark.parametrize("key_type", KEY_TYPES)
-def test_issuer_records_up_to_the_root_equal_ldns_dane(lab: Lab, key_type: str) -> None:
+@pytest.mark.parametrize("key_type", KeyType, ids=lambda key_type: key_type.value)
+def test_issuer_records_up_to_the_root_equal_ldns_dane(lab: Lab, key_type: KeyType) -> None:
     """With the root in the bundle each issuer has its 2 x x; ldns-dane's -o counts from the top."""
     _, files = lab.chain(key_type)
     wanted = [(2, 1, 1), (2, 0, 2)]
@@ -245,8 +245,8 @@ def test_issuer_records_up_to_the_root_equal_ldns_dane(lab: Lab, key_type: str) 
 
 
 KEY_FILES = [
-    pytest.param(key_type, form, mtype, id=f"{key_type}-{form}-31{mtype}")
-    for key_type in KEY_TYPES
+    pytest.param(key_type, form, mtype, id=f"{key_type.value}-{form}-31{mtype}")
+    for key_type in KeyType
     for form in ("pkcs8", "traditional")
     for mtype in (0, 1, 2)
 ]
@@ -254,7 +254,7 @@ KEY_FILES = [
 
 @pytest.mark.parametrize(("key_type", "form", "mtype"), KEY_FILES)
 def test_record_of_the_private_key_equals_the_certificates(
-    lab: Lab, key_type: str, form: str, mtype: int
+    lab: Lab, key_type: KeyType, form: str, mtype: int
 ) -> None:
     chain, files = lab.chain(key_type)
     path = files.key_pkcs8 if form == "pkcs8" else files.key_traditional
@@ -263,9 +263,12 @@ def test_record_of_the_private_key_equals_the_certificates(
             "Ed25519 keys exist only as PKCS#8: there is no traditional PEM form (RFC 8410)"
         )
     key = load_public_key(path)
-    from_certificate = certificate_record(chain.leaf, 3, 1, mtype)
+    from_certificate = certificate_record(chain.leaf.certificate, 3, 1, mtype)
     assert key_record(key, 3, mtype) == from_certificate
     [source] = key_records(key, [(3, 1, mtype)])
     assert (source.record, source.role) == (from_certificate, "key")
     # and the leaf a key picks out of a bundle is the certificate the key belongs to
-    assert build_chain(load_certificates(files.fullchain_with_root), key).leaf == chain.leaf
+    assert (
+        build_chain(load_certificates(files.fullchain_with_root), key).leaf
+        == chain.leaf.certificate
+    )
