@@ -24,6 +24,7 @@ Debian 12's OpenSSL 3.0; the SmtpUTF8Mailbox comparison (RFC 8398) is from the s
 from __future__ import annotations
 
 import encodings.idna
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -389,6 +390,7 @@ def _key_fits(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
 _Canonical = tuple[frozenset[tuple[str, object]], ...]
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(name: x509.Name) -> _Canonical:
     """The name as OpenSSL's canonical encoding sees it (x_name.c x509_name_canon): per RDN, each
     string value with ASCII letters in lower case, leading and trailing white space removed and
