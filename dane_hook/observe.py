@@ -3,8 +3,9 @@ and the first-seen times kept in the state store, joined into the decision's `Pu
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,8 @@ _PUBLICATION = {
 
 # Lookups are I/O bound: a few dozen in flight keep a local resolver busy without flooding it.
 MAX_PARALLEL_LOOKUPS = 32
+MIN_ENDPOINTS_PER_PROCESS = 200
+"""Below this a worker process costs more than it saves."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,11 @@ def _look(
     return answer, view, None
 
 
-def observe(
-    endpoints: Sequence[str], settings: Settings, state: State, now: datetime
-) -> list[Observation]:
-    """Look every endpoint up (concurrently) and update the first-seen times in `state`."""
+_Looked = tuple[TLSAAnswer, AuthoritativeView | None, str | None]
+
+
+def look_all(endpoints: Sequence[str], settings: Settings) -> list[_Looked]:
+    """Every endpoint's answer and authoritative view, looked up by threads of this process."""
     workers = max(1, min(MAX_PARALLEL_LOOKUPS, len(endpoints)))
     # One per run: the endpoints of a zone share its name servers, asked for once.
     authorities = Authorities(
@@ -114,7 +118,42 @@ def observe(
         tries=settings.tries,
     )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        looked = list(pool.map(lambda e: _look(e, settings, authorities), endpoints))
+        return list(pool.map(lambda e: _look(e, settings, authorities), endpoints))
+
+
+def _look_in_processes(
+    endpoints: Sequence[str], settings: Settings, processes: int
+) -> list[_Looked]:
+    """The lookups split over `processes` forked workers, each with its threads.
+
+    Parsing answers is CPU work that one Python process does on one core at a time; a large
+    check has thousands. Workers are forked before this process starts any thread, and they
+    only look up and return what they found: the state store stays with this process.
+    """
+    size = -(-len(endpoints) // processes)
+    chunks = [list(endpoints[i : i + size]) for i in range(0, len(endpoints), size)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(chunks), mp_context=context) as pool:
+        parts = list(pool.map(look_all, chunks, [settings] * len(chunks)))
+    return [looked for part in parts for looked in part]
+
+
+def observe(
+    endpoints: Sequence[str],
+    settings: Settings,
+    state: State,
+    now: datetime,
+    *,
+    processes: int = 1,
+) -> list[Observation]:
+    """Look every endpoint up (concurrently) and update the first-seen times in `state`.
+
+    `processes` > 1 spreads a large set of endpoints over that many worker processes.
+    """
+    if processes > 1 and len(endpoints) >= MIN_ENDPOINTS_PER_PROCESS * 2:
+        looked = _look_in_processes(endpoints, settings, processes)
+    else:
+        looked = look_all(endpoints, settings)
     observations: list[Observation] = []
     for endpoint, (answer, view, view_error) in zip(endpoints, looked, strict=True):
         first_seen = {}

@@ -336,3 +336,32 @@ def test_nsupdate_scripts_publish_and_remove_for_real(
     dns_lab.flush()
     code, chain = check_json(cli, *args)
     assert [r["rdata"] for r in chain["endpoints"][0]["records"]] == [new.ee]
+
+
+def test_worker_processes_see_what_threads_see(
+    lab_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+    add_records: Callable[[str, int, list[str]], int],
+    tmp_path: Path,
+) -> None:
+    """A large check spreads its lookups over worker processes: same observations."""
+    from datetime import datetime, timezone
+
+    from dane_hook.observe import MIN_ENDPOINTS_PER_PROCESS, Settings, observe
+    from dane_hook.state import StateStore
+
+    published = [fresh_owner() for _ in range(3)]
+    for owner in published:
+        add_records(owner, 300, ["3 1 1 " + "ab" * 32])
+    endpoints = published + [fresh_owner() for _ in range(2 * MIN_ENDPOINTS_PER_PROCESS)]
+    settings = Settings(lab_resolver, 2.0, 2, auth_port)
+    now = datetime.now(timezone.utc)
+    results = []
+    for processes in (1, 2):
+        with StateStore(tmp_path / f"state{processes}").locked(now) as state:
+            found = observe(endpoints, settings, state, now, processes=processes)
+        results.append([(o.endpoint, o.published.status, o.published.records) for o in found])
+    assert results[0] == results[1]
+    statuses = [status.value for _, status, _ in results[1]]
+    assert statuses[:3] == ["secure"] * 3 and set(statuses[3:]) == {"no-dane"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -165,7 +166,11 @@ def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], 
     wanted = {c.label: endpoints_of(c.chain, args.endpoint, ports) for c in found}
     every = list(dict.fromkeys(e for endpoints in wanted.values() for e in endpoints))
     with StateStore(args.state_dir).locked(now) as state:
-        observed = {o.endpoint: o for o in observe(every, settings, state, now)}
+        # Several cores help only a large check (thousands of answers to parse).
+        processes = min(os.cpu_count() or 1, 4)
+        observed = {
+            o.endpoint: o for o in observe(every, settings, state, now, processes=processes)
+        }
         warnings = list(state.warnings)
     # The CA catalog only matters where DANE-TA records are published; loading it costs more
     # than a whole lookup, so a check of DANE-EE-only endpoints does not pay for it.
