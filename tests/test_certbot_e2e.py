@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -318,3 +320,53 @@ def _empty_config(tmp_path: Path) -> Path:
     path = tmp_path / "empty.toml"
     path.write_text("")
     return path
+
+
+def test_g_deploy_killed_at_any_point_leaves_key_and_certificate_together(
+    setup: Setup, dns_lab: DnsLab
+) -> None:
+    """`dane-hook deploy` itself is SIGKILLed at random moments while it promotes one version
+    or the other: whatever it was doing, the served key and certificate belong together and
+    the state file is whole."""
+    from dane_hook.keys import spki_der
+    from dane_hook.sources.files import load_public_key
+
+    _, ta = setup.records()
+    publish(dns_lab, setup, 300, ta)
+    setup.certbot.renew(reuse_key=False, deploy_hook=HOOK, env=setup.env)
+    lineage = setup.certbot.lineage(setup.name)
+    versions = lineage.versions()
+    assert len(versions) >= 2
+    rng = random.Random(11)
+    environment = {**setup.certbot.environment(), **setup.env}
+    killed = 0
+    served_versions: set[bytes] = set()
+    for round_number in range(30):
+        version = versions[round_number % 2]
+        for kind in ("cert", "chain", "fullchain", "privkey"):
+            link = lineage.live / f"{kind}.pem"
+            link.unlink()
+            link.symlink_to(f"../../archive/{setup.name}/{kind}{version}.pem")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dane_hook", "deploy", "--lineage", str(lineage.live)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            child.wait(timeout=rng.uniform(0.05, 0.6))
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+            killed += 1
+        finally:
+            child.wait(timeout=30)
+        key = load_public_key(setup.served / "privkey.pem")
+        (leaf,) = load_certificates(setup.served / "cert.pem")
+        chain_leaf = load_certificates(setup.served / "fullchain.pem")[0]
+        assert spki_der(key) == spki_der(leaf.public_key()) == spki_der(chain_leaf.public_key())  # type: ignore[arg-type]
+        served_versions.add((setup.served / "fullchain.pem").read_bytes())
+        state = setup.config.parent / "state" / "state.json"
+        if state.exists():
+            json.loads(state.read_text())  # never a partial file
+    assert killed >= 5, "hardly a run was killed: the timing no longer tests anything"
+    assert len(served_versions) == 2, "no run promoted: the timing no longer tests anything"
