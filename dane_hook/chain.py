@@ -30,6 +30,11 @@ class ServedChain:
     """Bundle certificates that are not on the leaf's issuer path."""
     key_checked: bool = False
     """True when a private or public key was given and the leaf was chosen by it."""
+    unverified_issuer: x509.Certificate | None = None
+    """The certificate OpenSSL takes as the issuer of the top of `issuers` (or of the leaf)
+    although its key does not verify that certificate's signature: a same-named certificate
+    without key identifiers that comes before the real issuer. Not on the path; a client's
+    chain goes through it and fails its signature check (x509_vfy.c internal_verify)."""
 
     @property
     def path(self) -> tuple[x509.Certificate, ...]:
@@ -171,6 +176,7 @@ def build_chain(
     leaf = find_leaf(certificates, key, source)
     path = [leaf]
     pool = [c for c in certificates if c is not leaf and not _same(c, leaf)]
+    unverified: x509.Certificate | None = None
     while len(path) < MAX_PATH_LENGTH:
         top = path[-1]
         # OpenSSL's build_chain() seeks no issuer above a self-signed certificate, judged by
@@ -181,9 +187,18 @@ def build_chain(
         # The certificate OpenSSL takes must also verify the signature (internal_verify), or
         # a client's path ends here: a same-named certificate without key identifiers that
         # comes first in the bundle stands in front of the real issuer.
-        key = public_key_of(issuer) if issuer is not None else None
-        if issuer is None or key is None or not signed_by(top, key):
+        if issuer is None:
+            break
+        issuer_key = public_key_of(issuer)
+        if issuer_key is None or not signed_by(top, issuer_key):
+            unverified = issuer
             break
         path.append(issuer)
     stray = tuple(c for c in certificates if not any(_same(c, p) for p in path))
-    return ServedChain(leaf=leaf, issuers=tuple(path[1:]), stray=stray, key_checked=key is not None)
+    return ServedChain(
+        leaf=leaf,
+        issuers=tuple(path[1:]),
+        stray=stray,
+        key_checked=key is not None,
+        unverified_issuer=unverified,
+    )

@@ -3,7 +3,10 @@
 OpenSSL's verifier (crypto/x509/x509_vfy.c: dane_verify, dane_match, check_dane_issuer,
 check_dane_pkeys) is what Postfix and Exim use, so its verdict is the reference here:
 - DANE-EE(3) is tried first against the leaf; names and dates are not checked (RFC 7672 §3.1.1).
-- DANE-TA(2) is matched against the issuers, lowest depth first; the first match ends the chain
+- DANE-TA(2) is matched against the chain OpenSSL builds (build_chain): the issuers the server
+  sends, except that 2 0 0 certificates come first among the candidates, so a 2 0 0 anchor that
+  fits and is valid now is taken before a sent issuer. The lowest match ends the chain; a bare
+  2 1 0 key must verify the signature of its top. Every signature below the anchor must verify,
   and every certificate from the leaf up to it must be within its validity dates; the anchor
   itself only when it is self-issued (internal_verify skips a non-self-issued anchor's dates).
 - On a DANE-TA path the RFC 5280 checks OpenSSL makes apply too (pkix.py: CA flags, key and
@@ -25,14 +28,14 @@ from cryptography.hazmat.primitives import serialization
 from dane_hook.chain import (
     ServedChain,
     is_valid_at,
-    issues,
     not_after,
     not_before,
+    pick_issuer,
     signed_by,
 )
-from dane_hook.keys import PublicKey, checked_key
+from dane_hook.keys import PublicKey, checked_key, public_key_of
 from dane_hook.names import names_cover
-from dane_hook.pkix import path_problem
+from dane_hook.pkix import path_problem, self_signed
 from dane_hook.records import associate, selected_bytes
 from dane_hook.tlsa import MATCHING_RANK, MatchingType, Selector, TLSARecord, Usage, unusable_reason
 
@@ -52,7 +55,8 @@ class RecordVerdict:
     status: RecordStatus
     reason: str
     depth: int | None = None
-    """Where it matched: 0 the leaf, 1 its issuer, ...; len(path) for an anchor not sent."""
+    """Where it matched on OpenSSL's chain: 0 the leaf, 1 its issuer, ...; one above the top
+    for a bare 2 1 0 key that signs the top."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,48 @@ def _full_anchor(record: TLSARecord) -> tuple[_Anchor | None, str | None]:
     return (anchor if record.usage == Usage.DANE_TA else None), None
 
 
+@dataclass(frozen=True)
+class _TaChain:
+    """The chain OpenSSL's build_chain() makes for DANE-TA, from the leaf up."""
+
+    certificates: tuple[x509.Certificate, ...]
+    from_dns: int | None = None
+    """The depth of a 2 0 0 certificate taken as an issuer (always the top: it matches its
+    own record, which ends the chain)."""
+    broken: int | None = None
+    """The depth of the lowest certificate whose key does not verify the one below it."""
+
+
+def _ta_chain(chain: ServedChain, anchors: Sequence[_Anchor], now: datetime) -> _TaChain:
+    """OpenSSL's chain: build_chain() puts the 2 0 0 certificates (dane->certs) ahead of those
+    the server sends and find_issuer() takes the first that fits and is valid now, else the
+    latest to expire, checking no signature (chain.pick_issuer). The sent issuers are kept as
+    `chain` has them (chain.build_chain chose them by the same rule), up to the unverified one;
+    at each step a 2 0 0 certificate that OpenSSL would take first ends the chain instead."""
+    from_dns = [a.certificate for a in anchors if a.certificate is not None]
+    sent = list(chain.issuers)
+    if chain.unverified_issuer is not None:
+        sent.append(chain.unverified_issuer)
+    path = [chain.leaf]
+    for next_sent in [*sent, None]:
+        below = path[-1]
+        # No issuer is sought above a self-signed certificate (X509_self_signed(curr, 0)).
+        if from_dns and not self_signed(below):
+            candidates = [*from_dns, next_sent] if next_sent is not None else from_dns
+            issuer = pick_issuer(candidates, below, now)
+            if issuer is not None and issuer is not next_sent:
+                path.append(issuer)
+                key = public_key_of(issuer)
+                verified = key is not None and signed_by(below, key)
+                return _TaChain(tuple(path), len(path) - 1, None if verified else len(path) - 1)
+        if next_sent is None:
+            break
+        path.append(next_sent)
+        if next_sent is chain.unverified_issuer:
+            return _TaChain(tuple(path), broken=len(path) - 1)
+    return _TaChain(tuple(path))
+
+
 def _digest_floor(records: Sequence[TLSARecord]) -> dict[tuple[int, int], int]:
     """For each (usage, selector) the rank of the strongest matching type present."""
     best: dict[tuple[int, int], int] = {}
@@ -128,7 +174,6 @@ def authenticate(
     leaf to carry it (RFC 7672 §3.2.3). DANE-EE ignores names and dates (RFC 7672 §3.1.1).
     """
     moment = now or datetime.now(timezone.utc)
-    path = chain.path
     verdicts: dict[int, RecordVerdict] = {}
     usable: list[tuple[int, TLSARecord]] = []
     anchors: list[tuple[int, _Anchor]] = []
@@ -144,6 +189,8 @@ def authenticate(
         if anchor is not None:
             anchors.append((index, anchor))
 
+    ta_chain = _ta_chain(chain, [a for _, a in anchors], moment)
+    path = ta_chain.certificates
     floor = _digest_floor([r for _, r in usable])
     active: list[tuple[int, TLSARecord]] = []
     for index, record in usable:
@@ -169,7 +216,7 @@ def authenticate(
             )
         else:
             verdicts[index] = RecordVerdict(
-                record, RecordStatus.MATCHED, _hit_reason(record, depth, len(path)), depth
+                record, RecordStatus.MATCHED, _hit_reason(record, depth, ta_chain), depth
             )
     ordered = tuple(verdicts[i] for i in range(len(records)))
     incomplete = _incomplete(ordered)
@@ -190,10 +237,22 @@ def authenticate(
         for i, r in ta_records
         if verdicts[i].status is RecordStatus.MATCHED and verdicts[i].depth is not None
     ]
+    broken = ta_chain.broken
     if not hits:
-        return MatchResult(False, _no_match_summary(ordered), ordered, incomplete=incomplete)
+        summary = _no_match_summary(ordered)
+        if broken is not None:
+            summary += f"; {_broken_link(path, broken)}"
+        return MatchResult(False, summary, ordered, incomplete=incomplete)
     depth, record = min(hits, key=lambda hit: hit[0] if hit[0] is not None else 99)
     assert depth is not None
+    if broken is not None and broken <= depth:
+        # internal_verify() checks each signature below the anchor with the key above it.
+        return MatchResult(
+            False,
+            f"DANE-TA record matches at depth {depth}, but {_broken_link(path, broken)}",
+            ordered,
+            incomplete=incomplete,
+        )
     # Every certificate below the anchor must be valid now. OpenSSL's internal_verify()
     # checks the anchor's own dates only when it is self-issued (a root); an intermediate
     # that a 2 x x record pins is a trust anchor (an input to RFC 5280 §6.1, not a path
@@ -210,20 +269,7 @@ def authenticate(
                 ordered,
                 incomplete=incomplete,
             )
-    if depth == len(path):
-        anchor_cert = _anchor_certificate(record, anchors)
-        if (
-            anchor_cert is not None
-            and _self_issued(anchor_cert)
-            and not is_valid_at(anchor_cert, moment)
-        ):
-            return MatchResult(
-                False,
-                f"DANE-TA full certificate record {_validity_problem(anchor_cert, moment)}",
-                ordered,
-                incomplete=incomplete,
-            )
-    problem = path_problem(path, depth, _anchor_certificate(record, anchors))
+    problem = path_problem(path, depth)
     if problem is not None:
         return MatchResult(
             False,
@@ -244,15 +290,6 @@ def authenticate(
     )
 
 
-def _anchor_certificate(
-    record: TLSARecord, anchors: Sequence[tuple[int, _Anchor]]
-) -> x509.Certificate | None:
-    for _, anchor in anchors:
-        if anchor.record == record:
-            return anchor.certificate
-    return None
-
-
 def _match_depth(
     record: TLSARecord,
     path: Sequence[x509.Certificate],
@@ -263,21 +300,10 @@ def _match_depth(
     for depth in range(1, len(path)):
         if _matches(record, path[depth]):
             return depth
-    # A Full(0) DANE-TA record may be an anchor the server does not send: OpenSSL uses a
-    # 2 0 0 certificate as an issuer, and a 2 1 0 key to verify the top certificate.
-    # OpenSSL's build_chain() looks for no issuer above a self-issued certificate, so a 2 0 0
-    # certificate never extends a path that ends in one (a self-signed leaf, a root).
-    top = path[-1]
+    # A 2 0 0 certificate OpenSSL takes is on `path` (_ta_chain); a bare 2 1 0 key, which is
+    # no certificate, must verify the signature of the top one (check_dane_pkeys).
     for _, anchor in anchors:
-        if anchor.record != record:
-            continue
-        if (
-            anchor.certificate is not None
-            and not _self_issued(top)
-            and issues(anchor.certificate, top)
-        ):
-            return len(path)
-        if anchor.key is not None and signed_by(top, anchor.key):
+        if anchor.record == record and anchor.key is not None and signed_by(path[-1], anchor.key):
             return len(path)
     return None
 
@@ -322,11 +348,22 @@ def _validity_problem(certificate: x509.Certificate, now: datetime) -> str:
     return f"expired {not_after(certificate):%Y-%m-%d %H:%M:%SZ}"
 
 
-def _hit_reason(record: TLSARecord, depth: int, path_length: int) -> str:
+def _broken_link(path: Sequence[x509.Certificate], depth: int) -> str:
+    return (
+        f"OpenSSL takes the certificate at depth {depth} ({_describe(path[depth])}) as the "
+        f"issuer of the one below, and its key does not verify that certificate's signature"
+    )
+
+
+def _hit_reason(record: TLSARecord, depth: int, ta_chain: _TaChain) -> str:
     if record.usage == Usage.DANE_EE:
         return "matches the leaf"
-    if depth == path_length:
-        return "matches a trust anchor not sent by the server (it signs the top certificate)"
+    if depth == len(ta_chain.certificates):
+        return "a trust anchor key not sent by the server: it signs the top certificate"
+    if depth == ta_chain.from_dns:
+        return (
+            f"matches a trust anchor not sent by the server, taken as the issuer at depth {depth}"
+        )
     return f"matches the issuer at depth {depth}"
 
 

@@ -80,17 +80,6 @@ POSTFIX_NO_PARTIAL_WILDCARDS = (
     "add_namechecks: 'RFC6125: No part-label wildcards for SMTP'); s_client has no option for "
     "host flags, so it accepts mx*.example.test for mx1.example.test"
 )
-BROKEN_LINK_UNDER_A_BARE_KEY = (
-    "OpenSSL's chain goes through the same-named certificate it takes first (get0_best_issuer_sk "
-    "checks no signature), so a 2 1 0 key of the real issuer signs nothing at its top; "
-    "dane-hook's served path ends below that certificate, whose signature does not verify, "
-    "and the bare key verifies the leaf. ServedChain does not keep the broken link."
-)
-DANE_CERTS_COME_FIRST = (
-    "OpenSSL puts 2 0 0 anchors ahead of the certificates the server sends (build_chain adds "
-    "dane->certs to the untrusted stack first) and takes the first issuer valid now; dane-hook "
-    "tries a 2 0 0 anchor only above the top of the served path"
-)
 
 
 def _typed_leaf(key_type: KeyType, usage: int, where: str, c: Cast) -> Setup:
@@ -278,13 +267,12 @@ ROOT_RECORDS = ("2 1 1 on the root", "2 0 0 of the root", "2 1 0 of the root")
 
 
 class Disagreement(AssertionError):
-    """dane-hook's verdict is not OpenSSL's (and OpenSSL's is the one the case states)."""
+    """dane-hook's verdict is not OpenSSL's (and OpenSSL's is the one the case states).
 
-
-def _differs(reason: str) -> tuple[pytest.MarkDecorator, ...]:
-    """A known disagreement: the case states OpenSSL's verdict and fails with Disagreement
-    until dane-hook is fixed; any other failure (a broken oracle) still fails the run."""
-    return (pytest.mark.xfail(strict=True, raises=Disagreement, reason=reason),)
+    A known disagreement is marked on its case with
+    `pytest.mark.xfail(strict=True, raises=Disagreement, reason=...)`, so that any other
+    failure (a broken oracle) still fails the run; none is left.
+    """
 
 
 CASES: list[Case] = [
@@ -738,13 +726,39 @@ CASES: list[Case] = [
         "no key identifiers, impostor only, 2 1 0 of the real intermediate",
         False,
         lambda c: Setup((c.plain_leaf, c.plain_impostor), [rdata(c.plain_intermediate, 2, 1, 0)]),
-        marks=_differs(BROKEN_LINK_UNDER_A_BARE_KEY),
     ),
+    Case(
+        "no key identifiers, impostor only, 2 1 0 of the root (it signs the impostor)",
+        False,
+        lambda c: Setup((c.plain_leaf, c.plain_impostor), [rdata(c.plain_root, 2, 1, 0)]),
+    ),
+    Case(
+        "no key identifiers, intermediate sent, 2 0 0 of the impostor, 2 1 1 on the real one",
+        False,
+        lambda c: Setup(
+            (c.plain_leaf, c.plain_intermediate),
+            [rdata(c.plain_impostor, 2, 0, 0), rdata(c.plain_intermediate, 2, 1, 1)],
+        ),
+    ),
+    Case(
+        "impostor intermediate before the real one, 2 1 0 of the real one",
+        True,
+        lambda c: Setup((c.leaf, c.impostor, c.intermediate), [rdata(c.intermediate, 2, 1, 0)]),
+    ),
+    # 2 0 0 certificates come first among the issuers OpenSSL considers (build_chain puts
+    # dane->certs ahead of what the server sends), and the first valid now is taken.
     Case(
         "expired copy of the intermediate sent alone, 2 0 0 of the renewed one",
         True,
         lambda c: Setup((c.leaf, c.intermediate_expired_copy), [rdata(c.intermediate, 2, 0, 0)]),
-        marks=_differs(DANE_CERTS_COME_FIRST),
+    ),
+    Case(
+        "expired and renewed intermediate both sent, 2 0 0 of the renewed one",
+        True,
+        lambda c: Setup(
+            (c.leaf, c.intermediate_expired_copy, c.intermediate),
+            [rdata(c.intermediate, 2, 0, 0)],
+        ),
     ),
     # RFC 5280 restrictions on the path (OpenSSL's check_chain, check_purpose,
     # check_name_constraints): they count for DANE-TA, from the leaf up to the anchor, and
