@@ -37,7 +37,7 @@ def pebble(dns_lab: DnsLab, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def certbot(pebble: Pebble, tmp_path: Path) -> Certbot:
-    """certbot with fresh config/work/logs directories under tmp_path/certbot, using Pebble."""
+    """certbot with fresh config, work and logs directories under tmp_path/certbot (Pebble)."""
     if not pebble.running:
         pebble.start()  # an earlier test stopped it
     base = tmp_path / "certbot"

@@ -127,7 +127,7 @@ class Lineage:
 
 
 class Certbot:
-    """certbot with one config/work/logs directory, one ACME server and one HTTP-01 port."""
+    """certbot with one config, work and logs directory, one ACME server, one HTTP-01 port."""
 
     def __init__(
         self,
