@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dane_hook.chain import ServedChain, build_chain, not_after
 from dane_hook.config import Config
-from dane_hook.decision import Decision, decide
+from dane_hook.decision import Decision, Published, decide
 from dane_hook.errors import Error
 from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
 from dane_hook.plan import Plan, make_plan
@@ -151,6 +151,54 @@ def _expiry(current: ServedChain | None, config: Config, now: datetime) -> tuple
     return [warning], limit
 
 
+def explicit_endpoints(
+    config: Config, lineage: str, enrollment: Enrollment | None, given: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The endpoints named for a lineage: on the command line, else in the configuration,
+    else at enrollment; none means every name of the certificate at the configured ports."""
+    return (
+        tuple(given)
+        or config.lineage(lineage).endpoints
+        or (enrollment.endpoints if enrollment else ())
+    )
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A chain's endpoints as observed now, and the decision for serving it."""
+
+    observations: tuple[Observation, ...]
+    hosts: dict[str, str]
+    """Endpoint -> the host name a DANE-TA match must cover (RFC 7672 §3.2.3)."""
+    decision: Decision
+
+    @property
+    def published(self) -> list[Published]:
+        return [o.published for o in self.observations]
+
+
+def judge(
+    candidate: ServedChain,
+    current: ServedChain | None,
+    explicit: Sequence[str],
+    context: Context,
+    state: State,
+) -> Judgement:
+    """Observe the candidate's endpoints (updating first-seen times in `state`) and decide."""
+    endpoints = endpoints_of(candidate, explicit, context.config.ports)
+    observations = tuple(observe(endpoints, context.settings, state, context.now))
+    hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
+    decision = decide(
+        candidate,
+        current,
+        [o.published for o in observations],
+        context.now,
+        strict=context.config.strict,
+        host_of=hosts,
+    )
+    return Judgement(observations, hosts, decision)
+
+
 def consider(
     lineage: str,
     files: ChainFiles,
@@ -167,15 +215,11 @@ def consider(
     view = ServedView(Path(enrollment.served_dir)) if enrollment else None
     current_files = view.read_current() if view is not None and view.exists() else None
     current = chain_of(current_files, f"served {lineage}") if current_files else None
-    explicit = lineage_config.endpoints or (enrollment.endpoints if enrollment else ())
-    endpoints = endpoints_of(candidate, explicit, config.ports)
-    observations = tuple(observe(endpoints, context.settings, state, context.now))
-    published = [o.published for o in observations]
-    hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
-    decision = decide(
-        candidate, current, published, context.now, strict=config.strict, host_of=hosts
+    judged = judge(
+        candidate, current, explicit_endpoints(config, lineage, enrollment), context, state
     )
-    plan = make_plan(candidate, [], published, decision, context.now, host_of=hosts)
+    observations, hosts, decision = judged.observations, judged.hosts, judged.decision
+    plan = make_plan(candidate, [], judged.published, decision, context.now, host_of=hosts)
     warnings, at_limit = (
         _expiry(current, config, context.now) if not decision.servable else ([], False)
     )

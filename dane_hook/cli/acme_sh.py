@@ -41,16 +41,23 @@ from dane_hook.cli.lineage import (
     summary,
 )
 from dane_hook.config import Config
-from dane_hook.decision import SERVABLE, SEVERITY, Decision, Publication, Verdict, decide
+from dane_hook.decision import SERVABLE, SEVERITY, Decision, Publication, Verdict
 from dane_hook.errors import BadInput, Error
 from dane_hook.exitcodes import ExitCode
 from dane_hook.keys import PublicKey
-from dane_hook.observe import Observation, endpoints_of, host_of, observe, parse_endpoint
+from dane_hook.observe import Observation, parse_endpoint
 from dane_hook.plan import Plan, make_plan
 from dane_hook.records import certificate_record, key_record
 from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.served import ChainFiles, ServedView
-from dane_hook.serving import Action, chain_of, consider, run_reloads
+from dane_hook.serving import (
+    Action,
+    chain_of,
+    consider,
+    explicit_endpoints,
+    judge,
+    run_reloads,
+)
 from dane_hook.sources import acmesh
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import Enrollment, State
@@ -143,16 +150,10 @@ def _pre(args: argparse.Namespace) -> int:
     with store_of(config).locked(now) as state:
         current = _served_chain(config, state, folder.name) or latest
         enrollment = state.enrolled.get(folder.name)
-        explicit = (
-            tuple(args.endpoint)
-            or config.lineage(folder.name).endpoints
-            or (enrollment.endpoints if enrollment else ())
-        )
-        endpoints = endpoints_of(candidate, explicit, config.ports)
-        observations = observe(endpoints, context.settings, state, now)
-    hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
-    published = [o.published for o in observations]
-    decision = decide(candidate, current, published, now, strict=config.strict, host_of=hosts)
+        explicit = explicit_endpoints(config, folder.name, enrollment, args.endpoint)
+        judged = judge(candidate, current, explicit, context, state)
+    observations, hosts, published = judged.observations, judged.hosts, judged.published
+    decision = judged.decision
     catalog = load_catalog(config.state_dir, now)
     coverage = coverage_by_endpoint(candidate, tuple(observations), catalog, now)
     decision = _require_catalog_coverage(decision, coverage)

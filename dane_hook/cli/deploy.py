@@ -19,12 +19,12 @@ from dane_hook.cli.lineage import (
     enrollment_of,
     exit_for,
     journal,
+    live_files,
     print_outcome,
     store_of,
     summary,
 )
 from dane_hook.errors import UsageError
-from dane_hook.served import ChainFiles
 from dane_hook.serving import consider, release
 from dane_hook.sources.certbot import lineage_of_live_dir
 
@@ -47,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
         )
     config = config_of(args)
     lineage = lineage_of_live_dir(Path(live))
-    files = ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
+    files = live_files(lineage)
     now = datetime.now(timezone.utc)
     context = context_of(args, config, now)
     log = journal()

@@ -6,10 +6,16 @@ import argparse
 from datetime import datetime, timezone
 
 from dane_hook.cli.inputs import add_endpoint_argument
-from dane_hook.cli.lineage import add_common_arguments, config_of, served_dir_of, store_of
+from dane_hook.cli.lineage import (
+    add_common_arguments,
+    config_of,
+    live_files,
+    served_dir_of,
+    store_of,
+)
 from dane_hook.exitcodes import ExitCode
 from dane_hook.observe import parse_endpoint
-from dane_hook.served import ChainFiles, ServedView
+from dane_hook.served import ServedView
 from dane_hook.serving import chain_of
 from dane_hook.sources.certbot import read_lineage
 from dane_hook.state import Enrollment
@@ -24,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     config = config_of(args)
     lineage = read_lineage(config.certbot_dir, args.cert_name)
-    files = ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
+    files = live_files(lineage)
     chain_of(files, f"lineage {lineage.name}")  # refuse a lineage whose files do not fit
     endpoints = tuple(parse_endpoint(e) for e in args.endpoint)
     served = served_dir_of(config, lineage.name)

@@ -17,8 +17,9 @@ from dane_hook.exitcodes import ExitCode
 from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.observe import Settings
 from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
-from dane_hook.served import ServedView
+from dane_hook.served import ChainFiles, ServedView
 from dane_hook.serving import Action, Context, Outcome, ReloadResult
+from dane_hook.sources.certbot import Lineage
 from dane_hook.state import Enrollment, State, StateStore
 
 
@@ -79,6 +80,11 @@ def enrollment_of(config: Config, state: State, name: str) -> Enrollment | None:
     if ServedView(served).exists():
         return Enrollment("certbot", str(served))
     return None
+
+
+def live_files(lineage: Lineage) -> ChainFiles:
+    """The files certbot's live/NAME links to now (the version it considers current)."""
+    return ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
 
 
 def exit_for(outcomes: list[Outcome]) -> int:

@@ -21,14 +21,13 @@ from dane_hook.cli.lineage import (
     context_of,
     enrollment_of,
     journal,
+    live_files,
     store_of,
 )
-from dane_hook.decision import decide
 from dane_hook.exitcodes import ExitCode
-from dane_hook.observe import endpoints_of, host_of, observe
 from dane_hook.renewal import ari_warning, outlook
-from dane_hook.served import ChainFiles, ServedView
-from dane_hook.serving import chain_of
+from dane_hook.served import ServedView
+from dane_hook.serving import chain_of, explicit_endpoints, judge
 from dane_hook.sources.certbot import Lineage, all_lineages
 
 
@@ -72,19 +71,12 @@ def execute(args: argparse.Namespace) -> int:
             if view is not None and view.exists():
                 files = view.read_current()
             else:
-                files = ChainFiles.read(
-                    *(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain"))
-                )
+                files = live_files(lineage)
             served = chain_of(files, f"served {lineage.name}")
-            explicit = config.lineage(lineage.name).endpoints or (
-                enrollment.endpoints if enrollment else ()
-            )
-            observations = tuple(
-                observe(endpoints_of(served, explicit, config.ports), context.settings, state, now)
-            )
-            hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
-            published = [o.published for o in observations]
-            decision = decide(served, served, published, now, strict=config.strict, host_of=hosts)
+            explicit = explicit_endpoints(config, lineage.name, enrollment)
+            judged = judge(served, served, explicit, context, state)
+            observations, hosts, decision = judged.observations, judged.hosts, judged.decision
+            published = judged.published
             codes.append(EXIT_FOR_VERDICT[decision.verdict])
             line = f"{lineage.name}: the served chain is {decision.verdict.value}"
             print(line)

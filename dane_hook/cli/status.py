@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,16 +22,15 @@ from dane_hook.cli.lineage import (
 )
 from dane_hook.cli.pre import renewal_window
 from dane_hook.config import Config
-from dane_hook.decision import decide
 from dane_hook.errors import Error
 from dane_hook.exitcodes import ExitCode
-from dane_hook.observe import Observation, endpoints_of, host_of, observe
+from dane_hook.observe import Observation
 from dane_hook.records import certificate_record
 from dane_hook.render import SCHEMA_VERSION
 from dane_hook.render_check import when
 from dane_hook.renewal import ari_warning, outlook
 from dane_hook.served import ServedView
-from dane_hook.serving import chain_of, read_candidate
+from dane_hook.serving import chain_of, explicit_endpoints, judge, read_candidate
 from dane_hook.sources.certbot import Lineage, read_lineage
 
 
@@ -44,7 +44,7 @@ def _renewal(
     config: Config,
     name: str,
     served: ServedChain,
-    observations: list[Observation],
+    observations: Sequence[Observation],
     *,
     decision_hosts: dict[str, str],
     args: argparse.Namespace,
@@ -118,20 +118,9 @@ def execute(args: argparse.Namespace) -> int:
                 entry["endpoints"] = []
                 lineages.append(entry)
                 continue
-            explicit = config.lineage(name).endpoints or (
-                enrollment.endpoints if enrollment else ()
-            )
-            endpoints = endpoints_of(candidate, explicit, config.ports)
-            observations = observe(endpoints, context.settings, state, now)
-            hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
-            decision = decide(
-                candidate,
-                served,
-                [o.published for o in observations],
-                now,
-                strict=config.strict,
-                host_of=hosts,
-            )
+            explicit = explicit_endpoints(config, name, enrollment)
+            judged = judge(candidate, served, explicit, context, state)
+            observations, hosts, decision = judged.observations, judged.hosts, judged.decision
             if served is not None and enrollment is not None and enrollment.source != "certbot":
                 # acme.sh: `dane-hook acme-sh pre` judges the coming key before each issuance.
                 entry["next_renewal_note"] = (
