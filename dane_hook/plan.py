@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from dane_hook.catalog.coverage import Coverage
 from dane_hook.chain import ServedChain
 from dane_hook.decision import Decision, Publication, Published
 from dane_hook.matching import authenticate
 from dane_hook.records import certificate_record
 from dane_hook.tlsa import TLSARecord, Usage, unusable_reason
+
+if TYPE_CHECKING:  # only a type here: the catalog loads only where DANE-TA records are in use
+    from dane_hook.catalog.coverage import Coverage
 
 # Large senders have been seen failing on TLSA RRsets of more than about 12 records.
 MAX_RRSET_RECORDS = 12

@@ -17,11 +17,10 @@ from dane_hook.cli.inputs import (
     read_chain,
     worst_exit,
 )
-from dane_hook.config import load_config
+from dane_hook.cli.lineage import add_lookup_arguments, config_of, settings_of
 from dane_hook.decision import Decision, Publication, decide
 from dane_hook.errors import UsageError
-from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
-from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
+from dane_hook.observe import Observation, endpoints_of, host_of, observe
 from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.state import DEFAULT_STATE_DIR, StateStore
@@ -48,20 +47,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, action="append", help="ports for discovered endpoints (default 25)"
     )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="configuration (default $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml): "
-        "its resolver, state_dir, ports and strict are the defaults here",
-    )
-    parser.add_argument(
-        "--resolver",
-        metavar="ADDR[:PORT]",
-        help="default: the configuration's, else /etc/resolv.conf",
-    )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
-    parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
-    parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
+    add_lookup_arguments(parser)
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
@@ -116,24 +102,6 @@ def current_chain(args: argparse.Namespace) -> ServedChain | None:
     return build_chain(load_certificates(args.current), source=args.current)
 
 
-def with_config(args: argparse.Namespace) -> argparse.Namespace:
-    """The command line over the configuration file: what is not given comes from there."""
-    config = load_config(args.config)
-    args.resolver = args.resolver or config.resolver
-    args.state_dir = args.state_dir or str(config.state_dir)
-    args.auth_port = args.auth_port or config.auth_port
-    args.port = args.port or list(config.ports)
-    args.strict = args.strict or config.strict
-    return args
-
-
-def settings_of(args: argparse.Namespace) -> Settings:
-    resolver = Resolver.parse(args.resolver) if args.resolver else Resolver.from_resolv_conf()
-    if args.timeout <= 0 or args.tries < 1:
-        raise UsageError("--timeout must be above 0 and --tries at least 1")
-    return Settings(resolver, args.timeout, args.tries, args.auth_port)
-
-
 @dataclass(frozen=True)
 class Checked:
     candidate: Candidate
@@ -158,10 +126,14 @@ def coverage_by_endpoint(
 
 def run_checks(args: argparse.Namespace, now: datetime) -> tuple[list[Checked], list[str]]:
     """Observe every endpoint of every candidate once, then decide for each candidate."""
-    args = with_config(args)
+    # The command line over the configuration file: what is not given comes from there.
+    config = config_of(args)
+    args.state_dir = str(config.state_dir)
+    args.port = args.port or list(config.ports)
+    args.strict = args.strict or config.strict
     found = candidates(args)
     current = current_chain(args)
-    settings = settings_of(args)
+    settings = settings_of(args, config)
     ports = args.port or [25]
     wanted = {c.label: endpoints_of(c.chain, args.endpoint, ports) for c in found}
     every = list(dict.fromkeys(e for endpoints in wanted.values() for e in endpoints))

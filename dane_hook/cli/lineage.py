@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
 from dane_hook.config import Config, load_config
+from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.observe import Settings
@@ -23,21 +24,31 @@ from dane_hook.sources.certbot import Lineage
 from dane_hook.state import Enrollment, State, StateStore
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_lookup_arguments(parser: argparse.ArgumentParser) -> None:
+    """The configuration file and how to ask DNS: every command that looks records up."""
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="configuration (default $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml)",
+        help="configuration (default $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml); "
+        "the command line overrides it",
     )
+    parser.add_argument(
+        "--resolver",
+        metavar="ADDR[:PORT]",
+        help="a validating resolver (default: the configuration's, else /etc/resolv.conf)",
+    )
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
+    parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
+    parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    add_lookup_arguments(parser)
     parser.add_argument(
         "--certbot-dir", metavar="DIR", help="certbot's config dir (/etc/letsencrypt)"
     )
     parser.add_argument("--served-dir", metavar="DIR", help="served views (/etc/dane-hook/served)")
     parser.add_argument("--state-dir", metavar="DIR", help="state (/var/lib/dane-hook)")
-    parser.add_argument("--resolver", metavar="ADDR[:PORT]", help="default: /etc/resolv.conf")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per try")
-    parser.add_argument("--tries", type=int, default=DEFAULT_TRIES, help="tries per query")
-    parser.add_argument("--auth-port", type=int, help=argparse.SUPPRESS)
 
 
 def config_of(args: argparse.Namespace) -> Config:
@@ -57,10 +68,16 @@ def config_of(args: argparse.Namespace) -> Config:
     return replace(config, **changes)  # type: ignore[arg-type]
 
 
-def context_of(args: argparse.Namespace, config: Config, now: datetime) -> Context:
+def settings_of(args: argparse.Namespace, config: Config) -> Settings:
+    """How to ask DNS: the command line over the configuration (see config_of)."""
+    if args.timeout <= 0 or args.tries < 1:
+        raise UsageError("--timeout must be above 0 and --tries at least 1")
     resolver = Resolver.parse(config.resolver) if config.resolver else Resolver.from_resolv_conf()
-    settings = Settings(resolver, args.timeout, args.tries, args.auth_port or config.auth_port)
-    return Context(config, settings, now)
+    return Settings(resolver, args.timeout, args.tries, args.auth_port or config.auth_port)
+
+
+def context_of(args: argparse.Namespace, config: Config, now: datetime) -> Context:
+    return Context(config, settings_of(args, config), now)
 
 
 def store_of(config: Config) -> StateStore:
