@@ -33,9 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dane_hook.errors import BadInput
-from dane_hook.served import DEFAULT_SERVED_DIR
-from dane_hook.sources.certbot import DEFAULT_CERTBOT_DIR
-from dane_hook.state import DEFAULT_STATE_DIR
+from dane_hook.storage import DEFAULT_CERTBOT_DIR, DEFAULT_SERVED_DIR, DEFAULT_STATE_DIR
 
 DEFAULT_CONFIG = Path("/etc/dane-hook/config.toml")
 POLICIES = ("hold", "warn")

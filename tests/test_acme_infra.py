@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dane_hook.records import certificate_record
+from dane_hook.tlsa.generate import certificate_record
 from tests.infra.certbot import Certbot, HookRecorder, Lineage
 from tests.infra.pebble import Pebble
 

@@ -54,14 +54,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dane_hook.cli import main
+from dane_hook.dns.lookup import Resolver
 from dane_hook.errors import BadInput
 from dane_hook.exitcodes import ExitCode
-from dane_hook.lookup import Resolver
-from dane_hook.records import certificate_record, key_record
-from dane_hook.served import ServedView
+from dane_hook.rollover.served_view import ServedView
+from dane_hook.rollover.state import StateStore
 from dane_hook.sources import acmesh
 from dane_hook.sources.files import load_certificates, load_public_key
-from dane_hook.state import StateStore
+from dane_hook.tlsa.generate import certificate_record, key_record
 from tests import pki
 from tests.infra.certbot import Certbot
 from tests.infra.lab import DnsLab

@@ -28,8 +28,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from dane_hook import ari
-from dane_hook.ari import Window, certificate_id, renewal_window
+from dane_hook.rollover import ari
+from dane_hook.rollover.ari import Window, certificate_id, renewal_window
 from tests import pki
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -339,7 +339,10 @@ def test_retry_after_as_http_date() -> None:
 
 
 def test_importing_ari_does_not_import_acme() -> None:
-    code = "import sys, dane_hook.ari; print('acme' in sys.modules, 'requests' in sys.modules)"
+    code = (
+        "import sys, dane_hook.rollover.ari; "
+        "print('acme' in sys.modules, 'requests' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )

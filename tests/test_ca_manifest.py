@@ -13,8 +13,8 @@ from importlib.resources import as_file, files
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from dane_hook.records import certificate_record
 from dane_hook.sources.files import load_certificates
+from dane_hook.tlsa.generate import certificate_record
 
 DATA = files("dane_hook.catalog") / "data"
 

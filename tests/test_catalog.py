@@ -26,15 +26,15 @@ from dane_hook.catalog import SHIPPED_DATE, Catalog, Status, load_catalog
 from dane_hook.catalog.coverage import Coverage, IssuerSet, coverage_of, issuers_for
 from dane_hook.catalog.model import KeyFamily
 from dane_hook.catalog.shipped import age_warning, shipped_entries
-from dane_hook.chain import ServedChain
+from dane_hook.certs.chain import ServedChain
 from dane_hook.cli import main
-from dane_hook.decision import Publication, Published, decide
+from dane_hook.dns.lookup import Resolver
 from dane_hook.exitcodes import ExitCode
-from dane_hook.lookup import Resolver
-from dane_hook.plan import MAX_RRSET_RECORDS, make_plan
-from dane_hook.records import certificate_record
-from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport
-from dane_hook.tlsa import TLSARecord
+from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport
+from dane_hook.rollover.decision import Publication, Published, decide
+from dane_hook.rollover.plan import MAX_RRSET_RECORDS, make_plan
+from dane_hook.tlsa.generate import certificate_record
+from dane_hook.tlsa.record import TLSARecord
 from tests import pki
 
 NOW = pki.NOW

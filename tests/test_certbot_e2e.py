@@ -25,8 +25,8 @@ from cryptography import x509
 
 from dane_hook.cli import main
 from dane_hook.exitcodes import ExitCode
-from dane_hook.records import certificate_record
 from dane_hook.sources.files import load_certificates
+from dane_hook.tlsa.generate import certificate_record
 from tests.infra.certbot import Certbot
 from tests.infra.lab import DnsLab
 from tests.infra.pebble import Pebble
@@ -328,7 +328,7 @@ def test_g_deploy_killed_at_any_point_leaves_key_and_certificate_together(
     """`dane-hook deploy` itself is SIGKILLed at random moments while it promotes one version
     or the other: whatever it was doing, the served key and certificate belong together and
     the state file is whole."""
-    from dane_hook.keys import spki_der
+    from dane_hook.certs.keys import spki_der
     from dane_hook.sources.files import load_public_key
 
     _, ta = setup.records()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from dane_hook.cli import main
+from dane_hook.dns.lookup import Resolver
 from dane_hook.exitcodes import ExitCode
-from dane_hook.lookup import Resolver
-from dane_hook.records import certificate_record
+from dane_hook.tlsa.generate import certificate_record
 from tests import pki
 from tests.infra.knot import KnotPrimary
 from tests.infra.lab import OTHER, PRIMARY_ADDRESS, UNSIGNED, DnsLab
@@ -348,8 +348,8 @@ def test_worker_processes_see_what_threads_see(
     """A large check spreads its lookups over worker processes: same observations."""
     from datetime import datetime, timezone
 
-    from dane_hook.observe import MIN_ENDPOINTS_PER_PROCESS, Settings, observe
-    from dane_hook.state import StateStore
+    from dane_hook.rollover.observe import MIN_ENDPOINTS_PER_PROCESS, Settings, observe
+    from dane_hook.rollover.state import StateStore
 
     published = [fresh_owner() for _ in range(3)]
     for owner in published:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from dane_hook.cli import COMMANDS, main
 from dane_hook.exitcodes import ExitCode
-from dane_hook.render import MATCH_RENDERERS, RECORDS_RENDERERS, MatchFormat, RecordsFormat
+from dane_hook.render.records import MATCH_RENDERERS, RECORDS_RENDERERS, MatchFormat, RecordsFormat
 from tests.pki import ChainPaths, KeyType, issued_chain
 
 
@@ -326,7 +326,7 @@ def test_installed_console_script(files: ChainPaths) -> None:
 
 def test_every_verdict_has_an_exit_status() -> None:
     from dane_hook.cli.inputs import EXIT_FOR_VERDICT
-    from dane_hook.decision import Verdict
+    from dane_hook.rollover.decision import Verdict
 
     assert {EXIT_FOR_VERDICT[v] for v in Verdict} <= set(ExitCode)
     assert set(EXIT_FOR_VERDICT) == {v.value for v in Verdict}

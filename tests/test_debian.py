@@ -371,7 +371,9 @@ def test_the_installed_package_runs_with_debian_python(installed: Path, tmp_path
     # The man page built into the package is the one the installed code renders, and the one
     # checked in (tests/test_manpage.py keeps that equal to the source's).
     page = run(["zcat", "/usr/share/man/man1/dane-hook.1.gz"], timeout=60).stdout
-    rendered = run([DEBIAN_PYTHON, "-m", "dane_hook.manpage"], env=env, cwd=tmp_path, timeout=60)
+    rendered = run(
+        [DEBIAN_PYTHON, "-m", "dane_hook.cli.manpage"], env=env, cwd=tmp_path, timeout=60
+    )
     assert page == rendered.stdout == (PACKAGING / "dane-hook.1").read_text()
     conffiles = run(["dpkg-query", "--showformat=${Conffiles}", "-W", "dane-hook"], timeout=30)
     assert "/etc/letsencrypt/renewal-hooks/deploy/00-dane-hook" in conffiles.stdout

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dane_hook.chain import ServedChain, build_chain
-from dane_hook.decision import Publication, Published, Verdict, decide, decide_endpoint
-from dane_hook.plan import MAX_RRSET_RECORDS, make_plan
-from dane_hook.records import certificate_record
-from dane_hook.tlsa import TLSARecord
+from dane_hook.certs.chain import ServedChain, build_chain
+from dane_hook.rollover.decision import Publication, Published, Verdict, decide, decide_endpoint
+from dane_hook.rollover.plan import MAX_RRSET_RECORDS, make_plan
+from dane_hook.tlsa.generate import certificate_record
+from dane_hook.tlsa.record import TLSARecord
 from tests import pki
 
 NOW = pki.NOW

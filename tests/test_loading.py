@@ -23,12 +23,12 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dane_hook.chain import build_chain
+from dane_hook.certs.chain import build_chain
+from dane_hook.certs.keys import spki_der
 from dane_hook.errors import BadInput, Error
-from dane_hook.keys import spki_der
-from dane_hook.records import chain_records
 from dane_hook.sources.files import MAX_FILE_SIZE, load_certificates, load_public_key
-from dane_hook.tlsa import TLSARecord, parse_records_text
+from dane_hook.tlsa.generate import chain_records
+from dane_hook.tlsa.record import TLSARecord, parse_records_text
 from tests.pki import IssuedChain, KeyType, issued_chain
 
 Loader = Callable[[Path], object]

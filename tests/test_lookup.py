@@ -1,4 +1,4 @@
-"""dane_hook.lookup against real servers: Knot (signed zones, two authoritative servers) and
+"""dane_hook.dns.lookup against real servers: Knot (signed zones, two authoritative servers) and
 validating Unbound, started once per session by tests/infra. No mocks."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import dns.message
 import dns.query
 import pytest
 
-from dane_hook.errors import LookupFailure, UsageError
-from dane_hook.lookup import (
+from dane_hook.dns.lookup import (
     AuthoritativeView,
     InsecureCause,
     Resolver,
@@ -25,7 +24,8 @@ from dane_hook.lookup import (
     lookup_tlsa,
     serial_newer,
 )
-from dane_hook.tlsa import TLSARecord
+from dane_hook.errors import LookupFailure, UsageError
+from dane_hook.tlsa.record import TLSARecord
 from tests.infra.lab import (
     BASELINE_OWNER,
     BASELINE_RECORD,

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from dane_hook.cli import COMMANDS, build_parser
+from dane_hook.cli.manpage import commands, documented_options, member_docstrings, render
 from dane_hook.exitcodes import ExitCode
-from dane_hook.manpage import commands, documented_options, member_docstrings, render
 
 CHECKED_IN = Path(__file__).resolve().parent.parent / "packaging" / "dane-hook.1"
-REGENERATE = "regenerate it: python3 -m dane_hook.manpage > packaging/dane-hook.1"
+REGENERATE = "regenerate it: python3 -m dane_hook.cli.manpage > packaging/dane-hook.1"
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_the_checked_in_page_is_the_generated_one(page: str) -> None:
 
 def test_python_m_prints_the_page(page: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "dane_hook.manpage"],
+        [sys.executable, "-m", "dane_hook.cli.manpage"],
         capture_output=True,
         text=True,
         timeout=60,

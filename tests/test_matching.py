@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from dane_hook.chain import ServedChain, build_chain
-from dane_hook.matching import MatchResult, RecordStatus, authenticate
-from dane_hook.names import dns_names, name_matches, names_cover
+from dane_hook.certs.chain import ServedChain, build_chain
+from dane_hook.certs.names import dns_names, name_matches, names_cover
 from dane_hook.sources.files import load_certificates
-from dane_hook.tlsa import TLSARecord
+from dane_hook.tlsa.matching import MatchResult, RecordStatus, authenticate
+from dane_hook.tlsa.record import TLSARecord
 from tests.pki import HOST, NOW, Issued, cast, pem_bundle, rdata
 
 

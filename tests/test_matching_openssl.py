@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from dane_hook.chain import build_chain, is_ca
-from dane_hook.matching import MatchResult, RecordStatus, authenticate
+from dane_hook.certs.chain import build_chain, is_ca
 from dane_hook.sources.files import load_certificates
-from dane_hook.tlsa import TLSARecord
+from dane_hook.tlsa.matching import MatchResult, RecordStatus, authenticate
+from dane_hook.tlsa.record import TLSARecord
 from tests.oracle import OpenSSLVerdict, ServerPool
 from tests.pki import HOST, NOW, Cast, Issued, KeyType, Profile, cast, pem_bundle, rdata
 

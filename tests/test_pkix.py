@@ -1,4 +1,4 @@
-"""The RFC 5280 checks of a DANE-TA path (dane_hook.pkix) without a network.
+"""The RFC 5280 checks of a DANE-TA path (dane_hook.certs.pkix) without a network.
 
 test_matching_openssl.py holds dane-hook's verdicts against OpenSSL's for whole chains; these
 tests pin the rules underneath: which certificates OpenSSL checks, what each reason says, and
@@ -15,8 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from dane_hook import pkix
-from dane_hook.pkix import checked_chain, path_problem
+from dane_hook.certs import pkix
+from dane_hook.certs.pkix import checked_chain, path_problem
 from tests.pki import (
     HOST,
     VALID,

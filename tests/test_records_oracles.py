@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from dane_hook.chain import build_chain
-from dane_hook.records import certificate_record, chain_records, key_record, key_records
+from dane_hook.certs.chain import build_chain
 from dane_hook.sources.files import load_certificates, load_public_key
-from dane_hook.tlsa import TLSARecord
+from dane_hook.tlsa.generate import certificate_record, chain_records, key_record, key_records
+from dane_hook.tlsa.record import TLSARecord
 from tests.pki import HOST, ChainPaths, IssuedChain, KeyType, issued_chain
 
 Params = tuple[int, int, int]

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from dane_hook.catalog import load_catalog
 from dane_hook.catalog.coverage import coverage_of, issuers_for
-from dane_hook.chain import build_chain
-from dane_hook.decision import Publication, Published
-from dane_hook.records import certificate_record
-from dane_hook.renewal import ari_warning, outlook
+from dane_hook.certs.chain import build_chain
+from dane_hook.rollover.decision import Publication, Published
+from dane_hook.rollover.renewal import ari_warning, outlook
+from dane_hook.tlsa.generate import certificate_record
 from tests import pki
 
 NOW = pki.NOW

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dane_hook.chain import build_chain
-from dane_hook.keys import spki_der
-from dane_hook.served import FILES, ChainFiles, ServedView
+from dane_hook.certs.chain import build_chain
+from dane_hook.certs.keys import spki_der
+from dane_hook.rollover.served_view import FILES, ChainFiles, ServedView
 from dane_hook.sources.files import load_certificates, load_public_key
 from tests import pki
 
@@ -75,7 +75,7 @@ def test_rollback_without_previous_is_an_error(tmp_path: Path) -> None:
 _SWITCHER = """
 import sys
 from pathlib import Path
-from dane_hook.served import ChainFiles, ServedView
+from dane_hook.rollover.served_view import ChainFiles, ServedView
 folder = Path(sys.argv[1])
 KINDS = ("privkey", "cert", "chain", "fullchain")
 versions = [

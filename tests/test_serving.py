@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from dane_hook.config import Config, LineageConfig
-from dane_hook.lookup import Resolver
-from dane_hook.observe import Settings
-from dane_hook.records import certificate_record
-from dane_hook.served import ChainFiles, ServedView
-from dane_hook.serving import Action, Context, consider
-from dane_hook.state import Enrollment, StateStore
+from dane_hook.dns.lookup import Resolver
+from dane_hook.rollover.observe import Settings
+from dane_hook.rollover.promotion import Action, Context, consider
+from dane_hook.rollover.served_view import ChainFiles, ServedView
+from dane_hook.rollover.state import Enrollment, StateStore
+from dane_hook.tlsa.generate import certificate_record
 from tests import pki
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dane_hook.state import STATE_FILE, State, StateError, StateStore
-from dane_hook.tlsa import TLSARecord
+from dane_hook.rollover.state import STATE_FILE, State, StateStore
+from dane_hook.storage import StateError
+from dane_hook.tlsa.record import TLSARecord
 
 A = TLSARecord(3, 1, 1, b"\x01" * 32)
 B = TLSARecord(2, 1, 1, b"\x02" * 32)

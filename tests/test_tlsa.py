@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dane_hook.errors import UsageError
-from dane_hook.tlsa import TLSARecord, absolute_name, owner_name
+from dane_hook.tlsa.record import TLSARecord, absolute_name, owner_name
 
 digests = st.one_of(
     st.tuples(st.just(1), st.binary(min_size=32, max_size=32)),
@@ -54,7 +54,7 @@ def test_records_command_does_not_import_dnspython() -> None:
         "from dane_hook.cli import main\n"
         "main(['records', '--key', sys.argv[1], '--host', 'mail.example.test'])\n"
         "assert not [m for m in sys.modules if m == 'dns' or m.startswith('dns.')], 'dns'\n"
-        "assert 'dane_hook.matching' not in sys.modules\n"
+        "assert 'dane_hook.tlsa.matching' not in sys.modules\n"
     )
     import tempfile
     from pathlib import Path

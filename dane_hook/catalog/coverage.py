@@ -26,8 +26,8 @@ from dane_hook.catalog.model import (
     family_of,
     key_description,
 )
-from dane_hook.chain import ServedChain, issues
-from dane_hook.tlsa import TLSARecord, Usage, unusable_reason
+from dane_hook.certs.chain import ServedChain, issues
+from dane_hook.tlsa.record import TLSARecord, Usage, unusable_reason
 
 Params = tuple[int, int, int]
 

@@ -11,10 +11,10 @@ from enum import Enum
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from dane_hook.chain import not_after, not_before
-from dane_hook.keys import public_key_of
-from dane_hook.records import associate, certificate_record, selected_bytes
-from dane_hook.tlsa import TLSARecord, Usage
+from dane_hook.certs.chain import not_after, not_before
+from dane_hook.certs.keys import public_key_of
+from dane_hook.tlsa.generate import associate, certificate_record, selected_bytes
+from dane_hook.tlsa.record import TLSARecord, Usage
 
 
 class Status(str, Enum):

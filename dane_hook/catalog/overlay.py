@@ -20,9 +20,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dane_hook.catalog.model import CatalogEntry, Role, Status
-from dane_hook.chain import is_ca, is_self_signed
+from dane_hook.certs.chain import is_ca, is_self_signed
 from dane_hook.errors import BadInput
-from dane_hook.state import LOCK_FILE, StateError, write_atomically
+from dane_hook.storage import LOCK_FILE, StateError, write_atomically
 
 OVERLAY_FILE = "catalog-overlay.json"
 SCHEMA_VERSION = 1

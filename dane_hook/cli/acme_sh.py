@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dane_hook.catalog import load_catalog
 from dane_hook.catalog.coverage import Coverage
-from dane_hook.chain import ServedChain, build_chain
+from dane_hook.certs.chain import ServedChain, build_chain
+from dane_hook.certs.keys import PublicKey
 from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.inputs import EXIT_FOR_VERDICT, add_endpoint_argument
 from dane_hook.cli.lineage import (
@@ -41,16 +42,13 @@ from dane_hook.cli.lineage import (
     summary,
 )
 from dane_hook.config import Config
-from dane_hook.decision import SERVABLE, SEVERITY, Decision, Publication, Verdict
 from dane_hook.errors import BadInput, Error
 from dane_hook.exitcodes import ExitCode
-from dane_hook.keys import PublicKey
-from dane_hook.observe import Observation, parse_endpoint
-from dane_hook.plan import Plan, make_plan
-from dane_hook.records import certificate_record, key_record
-from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
-from dane_hook.served import ChainFiles, ServedView
-from dane_hook.serving import (
+from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
+from dane_hook.rollover.decision import SERVABLE, SEVERITY, Decision, Publication, Verdict
+from dane_hook.rollover.observe import Observation, parse_endpoint
+from dane_hook.rollover.plan import Plan, make_plan
+from dane_hook.rollover.promotion import (
     Action,
     chain_of,
     consider,
@@ -58,10 +56,12 @@ from dane_hook.serving import (
     judge,
     run_reloads,
 )
+from dane_hook.rollover.served_view import ChainFiles, ServedView
+from dane_hook.rollover.state import Enrollment, State
 from dane_hook.sources import acmesh
 from dane_hook.sources.files import load_certificates, load_public_key
-from dane_hook.state import Enrollment, State
-from dane_hook.tlsa import Selector, TLSARecord, Usage
+from dane_hook.tlsa.generate import certificate_record, key_record
+from dane_hook.tlsa.record import Selector, TLSARecord, Usage
 
 DEFAULT_TTL = 3600
 """TTL for zone lines of an endpoint whose RRset gave none."""

@@ -14,9 +14,9 @@ from dane_hook.catalog.model import CAKey
 from dane_hook.catalog.overlay import add_to_overlay, overlay_path
 from dane_hook.config import load_config
 from dane_hook.exitcodes import ExitCode
-from dane_hook.render import SCHEMA_VERSION
+from dane_hook.render.records import SCHEMA_VERSION
 from dane_hook.sources.files import load_certificates
-from dane_hook.state import DEFAULT_STATE_DIR
+from dane_hook.storage import DEFAULT_STATE_DIR
 
 
 class CatalogFormat(str, Enum):

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dane_hook.chain import ServedChain, build_chain
+from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.cli.inputs import (
     EXIT_FOR_VERDICT,
     add_endpoint_argument,
@@ -18,13 +18,14 @@ from dane_hook.cli.inputs import (
     worst_exit,
 )
 from dane_hook.cli.lineage import add_lookup_arguments, config_of, settings_of
-from dane_hook.decision import Decision, Publication, decide
 from dane_hook.errors import UsageError
-from dane_hook.observe import Observation, endpoints_of, host_of, observe
-from dane_hook.render_check import CHECK_RENDERERS, CheckFormat, CheckReport
+from dane_hook.render.check import CHECK_RENDERERS, CheckFormat, CheckReport
+from dane_hook.rollover.decision import Decision, Publication, decide
+from dane_hook.rollover.observe import Observation, endpoints_of, host_of, observe
+from dane_hook.rollover.state import StateStore
 from dane_hook.sources.files import load_certificates, load_public_key
-from dane_hook.state import DEFAULT_STATE_DIR, StateStore
-from dane_hook.tlsa import Usage
+from dane_hook.storage import DEFAULT_STATE_DIR
+from dane_hook.tlsa.record import Usage
 
 if TYPE_CHECKING:  # the catalog is imported only when DANE-TA records are published
     from dane_hook.catalog import Catalog

@@ -25,7 +25,7 @@ from dane_hook.cli.lineage import (
     summary,
 )
 from dane_hook.errors import UsageError
-from dane_hook.serving import consider, release
+from dane_hook.rollover.promotion import consider, release
 from dane_hook.sources.certbot import lineage_of_live_dir
 
 

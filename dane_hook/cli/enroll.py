@@ -14,11 +14,11 @@ from dane_hook.cli.lineage import (
     store_of,
 )
 from dane_hook.exitcodes import ExitCode
-from dane_hook.observe import parse_endpoint
-from dane_hook.served import ServedView
-from dane_hook.serving import chain_of
+from dane_hook.rollover.observe import parse_endpoint
+from dane_hook.rollover.promotion import chain_of
+from dane_hook.rollover.served_view import ServedView
+from dane_hook.rollover.state import Enrollment
 from dane_hook.sources.certbot import read_lineage
-from dane_hook.state import Enrollment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dane_hook.chain import ServedChain, build_chain
+from dane_hook.certs.chain import ServedChain, build_chain
+from dane_hook.certs.keys import PublicKey
+from dane_hook.certs.names import dns_names
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
-from dane_hook.keys import PublicKey
-from dane_hook.names import dns_names
 from dane_hook.sources.files import load_certificates, load_public_key
-from dane_hook.tlsa import PROTOCOLS, absolute_name, owner_name
+from dane_hook.tlsa.record import PROTOCOLS, absolute_name, owner_name
 
 
 def add_chain_arguments(parser: argparse.ArgumentParser, *, chain_required: bool = False) -> None:

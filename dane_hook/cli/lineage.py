@@ -13,15 +13,15 @@ from pathlib import Path
 
 from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
 from dane_hook.config import Config, load_config
+from dane_hook.dns.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
-from dane_hook.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
-from dane_hook.observe import Settings
-from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport, when
-from dane_hook.served import ChainFiles, ServedView
-from dane_hook.serving import Action, Context, Outcome, ReloadResult
+from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
+from dane_hook.rollover.observe import Settings
+from dane_hook.rollover.promotion import Action, Context, Outcome, ReloadResult
+from dane_hook.rollover.served_view import ChainFiles, ServedView
+from dane_hook.rollover.state import Enrollment, State, StateStore
 from dane_hook.sources.certbot import Lineage
-from dane_hook.state import Enrollment, State, StateStore
 
 
 def add_lookup_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,10 @@ import sys
 from dane_hook.cli.inputs import read_chain
 from dane_hook.errors import BadInput
 from dane_hook.exitcodes import ExitCode
-from dane_hook.matching import authenticate
-from dane_hook.render import MATCH_RENDERERS, MatchFormat
+from dane_hook.render.records import MATCH_RENDERERS, MatchFormat
 from dane_hook.sources.files import read_input
-from dane_hook.tlsa import TLSARecord, parse_records_text
+from dane_hook.tlsa.matching import authenticate
+from dane_hook.tlsa.record import TLSARecord, parse_records_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

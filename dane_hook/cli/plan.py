@@ -7,9 +7,9 @@ import sys
 from datetime import datetime, timezone
 
 from dane_hook.cli.check import add_source_arguments, current_chain, exit_of, run_checks
-from dane_hook.observe import host_of
-from dane_hook.plan import make_plan
-from dane_hook.render_check import PLAN_RENDERERS, PlanFormat, PlanReport
+from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport
+from dane_hook.rollover.observe import host_of
+from dane_hook.rollover.plan import make_plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dane_hook.catalog import load_catalog
-from dane_hook.chain import ServedChain
+from dane_hook.certs.chain import ServedChain
 from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
 from dane_hook.cli.lineage import (
@@ -25,9 +25,9 @@ from dane_hook.cli.lineage import (
     store_of,
 )
 from dane_hook.exitcodes import ExitCode
-from dane_hook.renewal import ari_warning, outlook
-from dane_hook.served import ServedView
-from dane_hook.serving import chain_of, explicit_endpoints, judge
+from dane_hook.rollover.promotion import chain_of, explicit_endpoints, judge
+from dane_hook.rollover.renewal import ari_warning, outlook
+from dane_hook.rollover.served_view import ServedView
 from dane_hook.sources.certbot import Lineage, all_lineages
 
 
@@ -41,7 +41,7 @@ def renewal_window(
     """The CA's ARI window start for the lineage (RFC 9773), or None, with one line."""
     if lineage is None or not lineage.server:
         return None, "no ACME server known for this lineage: no renewal window"
-    from dane_hook.ari import renewal_window as ask
+    from dane_hook.rollover.ari import renewal_window as ask
 
     issuer = served.issuers[0] if served.issuers else None
     # certbot trusts REQUESTS_CA_BUNDLE for its ACME server; so does this request.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dane_hook.chain import ServedChain
+from dane_hook.certs.chain import ServedChain
 from dane_hook.cli.inputs import add_chain_arguments, add_owner_arguments, owners, read_chain
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
-from dane_hook.records import RecordSource, chain_records, key_records, parse_params
-from dane_hook.render import RECORDS_RENDERERS, RecordsFormat, RecordsOutput
+from dane_hook.render.records import RECORDS_RENDERERS, RecordsFormat, RecordsOutput
+from dane_hook.tlsa.generate import RecordSource, chain_records, key_records, parse_params
 
 DEFAULT_TTL = 3600
 

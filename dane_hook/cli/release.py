@@ -15,7 +15,7 @@ from dane_hook.cli.lineage import (
     store_of,
     summary,
 )
-from dane_hook.serving import release
+from dane_hook.rollover.promotion import release
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from dane_hook.cli.lineage import add_common_arguments, config_of, enrollment_of, store_of
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
-from dane_hook.served import ServedView
-from dane_hook.serving import reload_commands, run_reloads
+from dane_hook.rollover.promotion import reload_commands, run_reloads
+from dane_hook.rollover.served_view import ServedView
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

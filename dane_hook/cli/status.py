@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dane_hook.catalog import load_catalog
-from dane_hook.chain import ServedChain, not_after
+from dane_hook.certs.chain import ServedChain, not_after
 from dane_hook.cli.check import coverage_by_endpoint
 from dane_hook.cli.lineage import (
     add_common_arguments,
@@ -24,14 +24,14 @@ from dane_hook.cli.pre import renewal_window
 from dane_hook.config import Config
 from dane_hook.errors import Error
 from dane_hook.exitcodes import ExitCode
-from dane_hook.observe import Observation
-from dane_hook.records import certificate_record
-from dane_hook.render import SCHEMA_VERSION
-from dane_hook.render_check import when
-from dane_hook.renewal import ari_warning, outlook
-from dane_hook.served import ServedView
-from dane_hook.serving import chain_of, explicit_endpoints, judge, read_candidate
+from dane_hook.render.check import when
+from dane_hook.render.records import SCHEMA_VERSION
+from dane_hook.rollover.observe import Observation
+from dane_hook.rollover.promotion import chain_of, explicit_endpoints, judge, read_candidate
+from dane_hook.rollover.renewal import ari_warning, outlook
+from dane_hook.rollover.served_view import ServedView
 from dane_hook.sources.certbot import Lineage, read_lineage
+from dane_hook.tlsa.generate import certificate_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

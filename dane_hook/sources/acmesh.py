@@ -49,9 +49,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dane_hook.chain import ServedChain, not_after, not_before
+from dane_hook.certs.chain import ServedChain, not_after, not_before
+from dane_hook.certs.keys import PublicKey
 from dane_hook.errors import BadInput
-from dane_hook.keys import PublicKey
 from dane_hook.sources.files import load_public_key, parse_certificates, read_input
 
 B64_START = "__ACME_BASE64__START_"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from dane_hook.errors import BadInput
 
-DEFAULT_CERTBOT_DIR = Path("/etc/letsencrypt")
 ALL_FOUR = ("cert", "chain", "fullchain", "privkey")
 _VERSION = re.compile(r"^(cert|chain|fullchain|privkey)(\d+)\.pem$")
 

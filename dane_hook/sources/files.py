@@ -8,8 +8,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from dane_hook.certs.keys import PublicKey, checked_key
 from dane_hook.errors import BadInput
-from dane_hook.keys import PublicKey, checked_key
 
 # A full CA bundle (ca-certificates.crt) is about 200 KiB; certificate files are a few KiB.
 MAX_FILE_SIZE = 2 * 1024 * 1024

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dane_hook.lookup import Resolver
+from dane_hook.dns.lookup import Resolver
 from tests.infra.lab import EXAMPLE, DnsLab
 from tests.infra.procs import LabError, free_port
 

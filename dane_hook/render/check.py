@@ -9,11 +9,11 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from dane_hook.decision import Decision, EndpointDecision, Verdict
-from dane_hook.observe import Observation
-from dane_hook.plan import Plan
-from dane_hook.render import SCHEMA_VERSION
-from dane_hook.tlsa import TLSARecord
+from dane_hook.render.records import SCHEMA_VERSION
+from dane_hook.rollover.decision import Decision, EndpointDecision, Verdict
+from dane_hook.rollover.observe import Observation
+from dane_hook.rollover.plan import Plan
+from dane_hook.tlsa.record import TLSARecord
 
 if TYPE_CHECKING:
     from dane_hook.catalog.coverage import Coverage

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from dane_hook.chain import ServedChain
-from dane_hook.matching import MatchResult, authenticate
-from dane_hook.tlsa import TLSARecord
+from dane_hook.certs.chain import ServedChain
+from dane_hook.tlsa.matching import MatchResult, authenticate
+from dane_hook.tlsa.record import TLSARecord
 
 
 class Publication(str, Enum):

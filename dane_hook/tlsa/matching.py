@@ -25,7 +25,7 @@ from enum import Enum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from dane_hook.chain import (
+from dane_hook.certs.chain import (
     ServedChain,
     is_valid_at,
     not_after,
@@ -33,11 +33,18 @@ from dane_hook.chain import (
     pick_issuer,
     signed_by,
 )
-from dane_hook.keys import PublicKey, checked_key, public_key_of
-from dane_hook.names import names_cover
-from dane_hook.pkix import path_problem, self_signed
-from dane_hook.records import associate, selected_bytes
-from dane_hook.tlsa import MATCHING_RANK, MatchingType, Selector, TLSARecord, Usage, unusable_reason
+from dane_hook.certs.keys import PublicKey, checked_key, public_key_of
+from dane_hook.certs.names import names_cover
+from dane_hook.certs.pkix import path_problem, self_signed
+from dane_hook.tlsa.generate import associate, selected_bytes
+from dane_hook.tlsa.record import (
+    MATCHING_RANK,
+    MatchingType,
+    Selector,
+    TLSARecord,
+    Usage,
+    unusable_reason,
+)
 
 
 class RecordStatus(str, Enum):

@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dane_hook import __version__
-from dane_hook.chain import not_after
+from dane_hook.certs.chain import not_after
 
 USER_AGENT = f"dane-hook/{__version__} (ARI, RFC 9773)"
 

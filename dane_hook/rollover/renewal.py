@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dane_hook.catalog.coverage import Coverage
-from dane_hook.chain import ServedChain
-from dane_hook.decision import Publication, Published
-from dane_hook.matching import authenticate
-from dane_hook.records import certificate_record
-from dane_hook.tlsa import TLSARecord, Usage
+from dane_hook.certs.chain import ServedChain
+from dane_hook.rollover.decision import Publication, Published
+from dane_hook.tlsa.generate import certificate_record
+from dane_hook.tlsa.matching import authenticate
+from dane_hook.tlsa.record import TLSARecord, Usage
 
 ARI_MARGIN = timedelta(hours=1)
 """Slack beyond 2 x TTL before the CA's renewal window opens."""

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from dane_hook.errors import Error
 
-DEFAULT_SERVED_DIR = Path("/etc/dane-hook/served")
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
 _PRIVATE = {"privkey.pem", "combined.pem"}
 

@@ -9,10 +9,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from dane_hook.chain import ServedChain
-from dane_hook.decision import Publication, Published
-from dane_hook.errors import LookupFailure, UsageError
-from dane_hook.lookup import (
+from dane_hook.certs.chain import ServedChain
+from dane_hook.certs.names import dns_names
+from dane_hook.dns.lookup import (
     DEFAULT_TIMEOUT,
     DEFAULT_TRIES,
     AuthoritativeView,
@@ -22,9 +21,10 @@ from dane_hook.lookup import (
     TLSAAnswer,
     lookup_tlsa,
 )
-from dane_hook.names import dns_names
-from dane_hook.state import State
-from dane_hook.tlsa import absolute_name, owner_name
+from dane_hook.errors import LookupFailure, UsageError
+from dane_hook.rollover.decision import Publication, Published
+from dane_hook.rollover.state import State
+from dane_hook.tlsa.record import absolute_name, owner_name
 
 _PUBLICATION = {
     Status.SECURE: Publication.SECURE,

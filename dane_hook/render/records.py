@@ -8,8 +8,8 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only types: `records` must not pay for importing the matcher
-    from dane_hook.matching import MatchResult
-    from dane_hook.records import RecordSource
+    from dane_hook.tlsa.generate import RecordSource
+    from dane_hook.tlsa.matching import MatchResult
 
 SCHEMA_VERSION = 1
 """Version of every JSON document dane-hook prints; raised when a field changes meaning."""

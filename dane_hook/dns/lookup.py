@@ -36,7 +36,7 @@ from dns.rdtypes.ANY.RRSIG import RRSIG
 from dns.rdtypes.ANY.SOA import SOA
 
 from dane_hook.errors import Error, LookupFailure, UsageError
-from dane_hook.tlsa import TLSARecord
+from dane_hook.tlsa.record import TLSARecord
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds to wait for one answer to one try."""

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dane_hook.chain import ServedChain, build_chain, not_after
+from dane_hook.certs.chain import ServedChain, build_chain, not_after
 from dane_hook.config import Config
-from dane_hook.decision import Decision, Published, decide
 from dane_hook.errors import Error
-from dane_hook.observe import Observation, Settings, endpoints_of, host_of, observe
-from dane_hook.plan import Plan, make_plan
-from dane_hook.served import ChainFiles, ServedView, discard, write_complete_dir
+from dane_hook.rollover.decision import Decision, Published, decide
+from dane_hook.rollover.observe import Observation, Settings, endpoints_of, host_of, observe
+from dane_hook.rollover.plan import Plan, make_plan
+from dane_hook.rollover.served_view import ChainFiles, ServedView, discard, write_complete_dir
+from dane_hook.rollover.state import Enrollment, Held, State
 from dane_hook.sources.files import parse_certificates, parse_public_key
-from dane_hook.state import Enrollment, Held, State
 
 RELOAD_TIMEOUT = 300
 """Seconds a reload command may take before it is stopped."""

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from dane_hook.chain import ServedChain
+from dane_hook.certs.chain import ServedChain
+from dane_hook.certs.keys import PublicKey
+from dane_hook.certs.keys import spki_der as key_spki_der
 from dane_hook.errors import BadInput
-from dane_hook.keys import PublicKey
-from dane_hook.keys import spki_der as key_spki_der
-from dane_hook.tlsa import MatchingType, Selector, TLSARecord, Usage
+from dane_hook.tlsa.record import MatchingType, Selector, TLSARecord, Usage
 
 DEFAULT_LEAF_PARAMS = (3, 1, 1)
 DEFAULT_ISSUER_PARAMS = (2, 1, 1)

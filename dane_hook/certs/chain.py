@@ -11,9 +11,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
+from dane_hook.certs.keys import PublicKey, public_key_of, spki_der
+from dane_hook.certs.pkix import likely_issued, self_signed
 from dane_hook.errors import BadInput
-from dane_hook.keys import PublicKey, public_key_of, spki_der
-from dane_hook.pkix import likely_issued, self_signed
 
 MAX_PATH_LENGTH = 10
 

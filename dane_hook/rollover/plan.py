@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dane_hook.chain import ServedChain
-from dane_hook.decision import Decision, Publication, Published
-from dane_hook.matching import authenticate
-from dane_hook.records import certificate_record
-from dane_hook.tlsa import TLSARecord, Usage, unusable_reason
+from dane_hook.certs.chain import ServedChain
+from dane_hook.rollover.decision import Decision, Publication, Published
+from dane_hook.tlsa.generate import certificate_record
+from dane_hook.tlsa.matching import authenticate
+from dane_hook.tlsa.record import TLSARecord, Usage, unusable_reason
 
 if TYPE_CHECKING:  # only a type here: the catalog loads only where DANE-TA records are in use
     from dane_hook.catalog.coverage import Coverage

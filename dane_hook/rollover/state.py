@@ -13,24 +13,17 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dane_hook.errors import Error
-from dane_hook.tlsa import TLSARecord
+from dane_hook.storage import DEFAULT_STATE_DIR, LOCK_FILE, StateError, write_atomically
+from dane_hook.tlsa.record import TLSARecord
 
-DEFAULT_STATE_DIR = Path("/var/lib/dane-hook")
 STATE_FILE = "state.json"
-LOCK_FILE = "state.lock"
 SCHEMA_VERSION = 1
-
-
-class StateError(Error):
-    """The state directory cannot be used (exit 4: dane-hook cannot decide without it)."""
 
 
 # The state keeps records as TLSARecord.to_text() writes them: "U S M lowercase-hex". A cheap
@@ -258,24 +251,3 @@ class StateStore:
                 f"state file {self.path}: cannot be written ({exc.strerror or exc})",
                 "give a writable --state-dir",
             ) from exc
-
-
-def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace path with data so that a reader sees the old or the new file, never a part."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -1,0 +1,1 @@
+"""Stage 8, output formats as data: one enum per kind of result, one renderer per format."""
