@@ -16,16 +16,14 @@ from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
     context_of,
-    enrollment_of,
     exit_for,
     journal,
-    live_files,
     print_outcome,
     store_of,
     summary,
 )
 from dane_hook.errors import UsageError
-from dane_hook.rollover.promotion import consider, release
+from dane_hook.rollover.lineages import deploy
 from dane_hook.sources.certbot import lineage_of_live_dir
 
 
@@ -47,21 +45,12 @@ def execute(args: argparse.Namespace) -> int:
         )
     config = config_of(args)
     lineage = lineage_of_live_dir(Path(live))
-    files = live_files(lineage)
     now = datetime.now(timezone.utc)
     context = context_of(args, config, now)
     log = journal()
     with store_of(config).locked(now) as state:
-        outcome = consider(
-            lineage.name,
-            files,
-            enrollment=enrollment_of(config, state, lineage.name),
-            context=context,
-            state=state,
-        )
-        # Other held candidates may have become safe meanwhile (release runs after every deploy).
-        others = [o for o in release(context, state) if o.lineage != lineage.name]
-    for result in (outcome, *others):
+        deployed = deploy(context, state, lineage)
+    for result in (deployed.outcome, *deployed.released):
         print_outcome(result, now)
         log.info(summary(result))
-    return exit_for([outcome])
+    return exit_for([deployed.outcome])

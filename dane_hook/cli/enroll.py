@@ -6,18 +6,10 @@ import argparse
 from datetime import datetime, timezone
 
 from dane_hook.cli.inputs import add_endpoint_argument
-from dane_hook.cli.lineage import (
-    add_common_arguments,
-    config_of,
-    live_files,
-    served_dir_of,
-    store_of,
-)
+from dane_hook.cli.lineage import add_common_arguments, config_of, store_of
 from dane_hook.exitcodes import ExitCode
+from dane_hook.rollover.lineages import enroll
 from dane_hook.rollover.observe import parse_endpoint
-from dane_hook.rollover.promotion import chain_of
-from dane_hook.rollover.served_view import ServedView
-from dane_hook.rollover.state import Enrollment
 from dane_hook.sources.certbot import read_lineage
 
 
@@ -30,15 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     config = config_of(args)
     lineage = read_lineage(config.certbot_dir, args.cert_name)
-    files = live_files(lineage)
-    chain_of(files, f"lineage {lineage.name}")  # refuse a lineage whose files do not fit
-    endpoints = tuple(parse_endpoint(e) for e in args.endpoint)
-    served = served_dir_of(config, lineage.name)
+    endpoints = [parse_endpoint(e) for e in args.endpoint]
     now = datetime.now(timezone.utc)
     with store_of(config).locked(now) as state:
-        view = ServedView(served)
-        version = view.install(files) if not view.exists() else view.current
-        state.enrolled[lineage.name] = Enrollment("certbot", str(served), endpoints)
+        enrolled = enroll(config, state, lineage, endpoints)
+    served, version = enrolled.served_dir, enrolled.version
     print(f"{lineage.name}: enrolled; serving version {version} from {served}")
     print("Point the services at the served view (and reload them once):")
     print(f"  Postfix main.cf:  smtpd_tls_chain_files = {served / 'combined.pem'}")

@@ -19,9 +19,7 @@ from dane_hook.exitcodes import ExitCode
 from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.rollover.observe import Settings
 from dane_hook.rollover.promotion import Action, Context, Outcome, ReloadResult
-from dane_hook.rollover.served_view import ChainFiles, ServedView
-from dane_hook.rollover.state import Enrollment, State, StateStore
-from dane_hook.sources.certbot import Lineage
+from dane_hook.rollover.state import StateStore
 
 
 def add_lookup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,26 +80,6 @@ def context_of(args: argparse.Namespace, config: Config, now: datetime) -> Conte
 
 def store_of(config: Config) -> StateStore:
     return StateStore(config.state_dir)
-
-
-def served_dir_of(config: Config, name: str) -> Path:
-    return config.lineage(name).served_dir or config.served_dir / name
-
-
-def enrollment_of(config: Config, state: State, name: str) -> Enrollment | None:
-    """The lineage's enrollment; a served view on disk counts even if the state was lost."""
-    enrollment = state.enrolled.get(name)
-    if enrollment is not None:
-        return enrollment
-    served = served_dir_of(config, name)
-    if ServedView(served).exists():
-        return Enrollment("certbot", str(served))
-    return None
-
-
-def live_files(lineage: Lineage) -> ChainFiles:
-    """The files certbot's live/NAME links to now (the version it considers current)."""
-    return ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
 
 
 def exit_for(outcomes: list[Outcome]) -> int:

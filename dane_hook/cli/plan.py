@@ -6,10 +6,9 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from dane_hook.cli.check import add_source_arguments, current_chain, exit_of, run_checks
+from dane_hook.cli.check import add_source_arguments, exit_of, print_warnings, request_of
 from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport
-from dane_hook.rollover.observe import host_of
-from dane_hook.rollover.plan import make_plan
+from dane_hook.rollover.assess import plan_chains
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,25 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
-    checked, warnings = run_checks(args, now)
-    for warning in warnings:
-        print(f"dane-hook: warning: {warning}", file=sys.stderr)
-    current = current_chain(args)
-    plans = []
-    for c in checked:
-        published = [o.published for o in c.observations]
-        # The name a DANE-TA match must cover is the endpoint's host (RFC 7672 §3.2.3).
-        hosts = {o.endpoint: host_of(o.endpoint) for o in c.observations}
-        plan = make_plan(
-            c.candidate.chain,
-            [],
-            published,
-            c.decision,
-            now,
-            host_of=hosts,
-            coverage=c.coverage,
-            current=current,
-        )
-        plans.append((c.candidate.label, c.decision, plan))
-    sys.stdout.write(PLAN_RENDERERS[PlanFormat(args.format)](PlanReport(plans, now)))
-    return exit_of(checked)
+    result, plans = plan_chains(request_of(args), now)
+    print_warnings(result)
+    report = PlanReport(
+        [
+            (c.candidate.label, c.decision, plan)
+            for c, plan in zip(result.checked, plans, strict=True)
+        ],
+        now,
+    )
+    sys.stdout.write(PLAN_RENDERERS[PlanFormat(args.format)](report))
+    return exit_of(result)

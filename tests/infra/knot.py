@@ -87,6 +87,8 @@ class KnotPrimary(Knot):
         self.zones = zones
         self.tsig_secret = new_tsig_secret()
         self.secondary = secondary
+        self.tlsa_keys: list[tuple[str, str, str]] = []
+        """Extra keys (name, algorithm, secret) whose ACL allows TLSA updates only."""
         for zone in zones:
             (home / "zones" / f"{zone.name}zone").write_text(zone.text)
         self.config.write_text(self._render())
@@ -97,11 +99,20 @@ class KnotPrimary(Knot):
             "key:\n",
             f"  - id: {self.KEY_NAME}\n    algorithm: hmac-sha256\n",
             f"    secret: {self.tsig_secret}\n",
+            *(
+                f"  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n"
+                for name, algorithm, secret in self.tlsa_keys
+            ),
             "remote:\n",
             f"  - id: secondary\n    address: {self.secondary}@{self.port}\n",
             "acl:\n",
             f"  - id: update\n    key: {self.KEY_NAME}\n    action: update\n",
             "  - id: transfer\n    address: 127.0.0.0/8\n    action: transfer\n",
+            *(
+                f"  - id: tlsa-only-{index}\n    key: {name}\n    action: update\n"
+                "    update-type: [TLSA]\n"
+                for index, (name, _, _) in enumerate(self.tlsa_keys)
+            ),
             "policy:\n",
             # RFC 8624: ECDSA P-256 (13) is the algorithm to sign with; NSEC keeps proofs simple.
             "  - id: lab\n    algorithm: ecdsap256sha256\n    nsec3: off\n",
@@ -115,10 +126,21 @@ class KnotPrimary(Knot):
         ]
         for zone in self.zones:
             lines.append(f"  - domain: {zone.name}\n    file: {zone.name}zone\n")
-            lines.append("    acl: [update, transfer]\n")
+            tlsa_acls = "".join(f", tlsa-only-{i}" for i in range(len(self.tlsa_keys)))
+            lines.append(f"    acl: [update, transfer{tlsa_acls}]\n")
             if zone.signed:
                 lines.append("    dnssec-signing: on\n    dnssec-policy: lab\n")
         return "".join(lines)
+
+    def allow_tlsa_updates(self, key_name: str, algorithm: str, secret: str) -> None:
+        """Add a TSIG key whose ACL allows updates of TLSA records only, then reload Knot.
+
+        Knot's `update-type: [TLSA]` refuses (REFUSED) an update that touches any other type.
+        Zones are not reloaded: their files did not change, the journal keeps every update.
+        """
+        self.tlsa_keys.append((key_name, algorithm, secret))
+        self.config.write_text(self._render())
+        self.knotc("reload")
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         def ready() -> bool:

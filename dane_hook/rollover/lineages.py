@@ -1,0 +1,344 @@
+"""Enrolled lineages as the hooks, the timer and people ask about them.
+
+One function per question: enroll a certbot lineage, deploy a renewed one, roll one back, the
+preflight before certbot's renewals, and the status of each lineage. Every function takes the
+state (the caller holds its lock) and returns a typed result; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dane_hook.certs.chain import ServedChain, not_after
+from dane_hook.config import Config
+from dane_hook.errors import Error
+from dane_hook.rollover.assess import coverage_by_endpoint
+from dane_hook.rollover.decision import Decision
+from dane_hook.rollover.observe import Observation
+from dane_hook.rollover.promotion import (
+    Context,
+    Outcome,
+    ReloadResult,
+    chain_of,
+    consider,
+    explicit_endpoints,
+    judge,
+    read_candidate,
+    release,
+    reload_commands,
+    run_reloads,
+)
+from dane_hook.rollover.renewal import EndpointOutlook, ari_warning, outlook
+from dane_hook.rollover.served_view import ChainFiles, ServedView
+from dane_hook.rollover.state import Enrollment, State
+from dane_hook.sources.certbot import Lineage, all_lineages, read_lineage
+from dane_hook.tlsa.generate import certificate_record
+
+if TYPE_CHECKING:
+    from dane_hook.catalog import Catalog
+
+
+def served_dir_of(config: Config, name: str) -> Path:
+    return config.lineage(name).served_dir or config.served_dir / name
+
+
+def enrollment_of(config: Config, state: State, name: str) -> Enrollment | None:
+    """The lineage's enrollment; a served view on disk counts even if the state was lost."""
+    enrollment = state.enrolled.get(name)
+    if enrollment is not None:
+        return enrollment
+    served = served_dir_of(config, name)
+    if ServedView(served).exists():
+        return Enrollment("certbot", str(served))
+    return None
+
+
+def live_files(lineage: Lineage) -> ChainFiles:
+    """The files certbot's live/NAME links to now (the version it considers current)."""
+    return ChainFiles.read(*(lineage.live(k) for k in ("privkey", "cert", "chain", "fullchain")))
+
+
+def served_chain(view: ServedView, name: str) -> ServedChain | None:
+    """The chain a served view serves now, None before its first version."""
+    return chain_of(view.read_current(), f"served {name}") if view.exists() else None
+
+
+# -- enroll, deploy, rollback ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    served_dir: Path
+    version: str
+    """The version served from the served view now (installed by this enrollment, or kept)."""
+
+
+def enroll(config: Config, state: State, lineage: Lineage, endpoints: Sequence[str]) -> Enrolled:
+    """Let dane-hook own the files a service reads for a certbot lineage."""
+    files = live_files(lineage)
+    chain_of(files, f"lineage {lineage.name}")  # refuse a lineage whose files do not fit
+    served = served_dir_of(config, lineage.name)
+    view = ServedView(served)
+    version = view.install(files) if not view.exists() else view.current
+    state.enrolled[lineage.name] = Enrollment("certbot", str(served), tuple(endpoints))
+    return Enrolled(served, version or "")
+
+
+@dataclass(frozen=True)
+class Deployed:
+    outcome: Outcome
+    """The renewed lineage: promoted, held or only checked."""
+    released: tuple[Outcome, ...]
+    """Other lineages' held chains that became safe meanwhile."""
+
+
+def deploy(context: Context, state: State, lineage: Lineage) -> Deployed:
+    """certbot's deploy hook: promote or hold the renewed chain, then release the others."""
+    outcome = consider(
+        lineage.name,
+        live_files(lineage),
+        enrollment=enrollment_of(context.config, state, lineage.name),
+        context=context,
+        state=state,
+    )
+    # Other held candidates may have become safe meanwhile (release runs after every deploy).
+    others = tuple(o for o in release(context, state) if o.lineage != lineage.name)
+    return Deployed(outcome, others)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    version: str
+    reloads: tuple[ReloadResult, ...]
+
+
+class NotEnrolled(Error):
+    """A lineage command for a lineage dane-hook does not serve."""
+
+
+def rollback(config: Config, state: State, name: str) -> RolledBack:
+    """Serve the previous version again at once, and run the reload commands."""
+    enrollment = enrollment_of(config, state, name)
+    if enrollment is None:
+        raise NotEnrolled(f"{name} is not enrolled", "run dane-hook enroll first")
+    version = ServedView(Path(enrollment.served_dir)).rollback()
+    return RolledBack(version, run_reloads(reload_commands(config, name, enrollment)))
+
+
+# -- the next renewal ------------------------------------------------------------------------
+
+
+def renewal_window(
+    lineage: Lineage | None, served: ServedChain, timeout: float
+) -> tuple[datetime | None, str]:
+    """The CA's ARI window start for the lineage (RFC 9773), or None, with one line."""
+    if lineage is None or not lineage.server:
+        return None, "no ACME server known for this lineage: no renewal window"
+    from dane_hook.rollover.ari import renewal_window as ask
+
+    issuer = served.issuers[0] if served.issuers else None
+    # certbot trusts REQUESTS_CA_BUNDLE for its ACME server; so does this request.
+    window, reason = ask(
+        lineage.server,
+        served.leaf,
+        issuer,
+        timeout=timeout,
+        ca_bundle=os.environ.get("REQUESTS_CA_BUNDLE"),
+    )
+    return (window.start if window else None), reason
+
+
+@dataclass(frozen=True)
+class NextRenewal:
+    """Will certbot's next renewal be covered by what is published, and when may it come?"""
+
+    window_start: datetime | None
+    window_reason: str
+    outlooks: tuple[EndpointOutlook, ...]
+    warning: str | None
+    """The renewal window opens before the records that would cover it are old enough."""
+
+
+def next_renewal(
+    lineage: Lineage | None,
+    served: ServedChain,
+    observations: Sequence[Observation],
+    hosts: dict[str, str],
+    catalog: Catalog,
+    *,
+    timeout: float,
+    now: datetime,
+) -> NextRenewal:
+    coverage = coverage_by_endpoint(served, observations, catalog, now)
+    outlooks = outlook(
+        served,
+        [o.published for o in observations],
+        coverage,
+        reuse_key=bool(lineage and lineage.reuse_key),
+        hosts=hosts,
+        now=now,
+    )
+    start, reason = renewal_window(lineage, served, timeout)
+    return NextRenewal(start, reason, tuple(outlooks), ari_warning(start, outlooks, now))
+
+
+# -- certbot's pre-hook ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preflight:
+    lineage: Lineage
+    decision: Decision
+    """The served chain judged against what is published now."""
+    renewal: NextRenewal
+
+
+def preflight(
+    context: Context, state: State, catalog: Catalog, *, timeout: float
+) -> list[Preflight]:
+    """Before certbot renews: is each lineage's served chain safe, and is its renewal covered?"""
+    found = []
+    config = context.config
+    for lineage in all_lineages(config.certbot_dir):
+        enrollment = enrollment_of(config, state, lineage.name)
+        view = ServedView(Path(enrollment.served_dir)) if enrollment else None
+        # Without a served view, what certbot's live/ links to is what services read.
+        exists = view is not None and view.exists()
+        files = view.read_current() if view is not None and exists else live_files(lineage)
+        served = chain_of(files, f"served {lineage.name}")
+        explicit = explicit_endpoints(config, lineage.name, enrollment)
+        judged = judge(served, served, explicit, context, state)
+        renewal = next_renewal(
+            lineage,
+            served,
+            judged.observations,
+            judged.hosts,
+            catalog,
+            timeout=timeout,
+            now=context.now,
+        )
+        found.append(Preflight(lineage, judged.decision, renewal))
+    return found
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineageStatus:
+    """What `status` shows of one lineage; `to_json()` is the JSON output's lineage object."""
+
+    lineage: str
+    enrollment: Enrollment | None
+    view: ServedView | None
+    served: ServedChain | None
+    held: dict[str, Any] | None
+    """The held candidate as the state keeps it (version, since, verdict, reason, earliest)."""
+    decision: Decision | None
+    """The held candidate's decision, else the served chain's; None when there is neither."""
+    renewal: NextRenewal | None = None
+    next_renewal_note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"lineage": self.lineage, "enrolled": self.enrollment is not None}
+        if self.enrollment is not None:
+            entry["served_dir"] = self.enrollment.served_dir
+        if self.served is not None and self.view is not None:
+            entry["served"] = {
+                "version": self.view.current,
+                "previous": self.view.previous,
+                "subject": self.served.leaf.subject.rfc4514_string(),
+                "not_after": not_after(self.served.leaf).isoformat(),
+                "tlsa_3_1_1": certificate_record(self.served.leaf, 3, 1, 1).to_text(),
+            }
+        if self.held is not None:
+            entry["held"] = self.held
+        if self.decision is None:
+            entry["endpoints"] = []
+            return entry
+        if self.next_renewal_note is not None:
+            entry["next_renewal_note"] = self.next_renewal_note
+        if self.renewal is not None:
+            start = self.renewal.window_start
+            entry["renewal_window"] = {
+                "start": start.isoformat() if start else None,
+                "reason": self.renewal.window_reason,
+            }
+            entry["next_renewal"] = [
+                {"endpoint": o.endpoint, "covered": o.covered, "reason": o.reason}
+                for o in self.renewal.outlooks
+            ]
+            entry["warning"] = self.renewal.warning
+        entry["checked"] = "held candidate" if self.held is not None else "served chain"
+        entry["verdict"] = self.decision.verdict.value
+        entry["endpoints"] = [
+            {"endpoint": d.endpoint, "verdict": d.verdict.value, "reason": d.reason}
+            for d in self.decision.endpoints
+        ]
+        return entry
+
+
+def status(
+    context: Context, state: State, names: Sequence[str] | None, *, timeout: float
+) -> list[LineageStatus]:
+    """Per lineage (enrolled, configured or held): what is served, what is held and why."""
+    config = context.config
+    found = []
+    for name in sorted(set(state.enrolled) | set(config.lineages) | set(state.held)):
+        if names and name not in names:
+            continue
+        enrollment = enrollment_of(config, state, name)
+        view = ServedView(Path(enrollment.served_dir)) if enrollment is not None else None
+        served = served_chain(view, name) if view is not None else None
+        held_state = state.held.get(name)
+        held: dict[str, Any] | None = None
+        candidate = served
+        if held_state is not None:
+            held = {
+                "version": held_state.version,
+                "since": held_state.since.isoformat(),
+                "verdict": held_state.verdict,
+                "reason": held_state.reason,
+                "earliest": held_state.earliest.isoformat() if held_state.earliest else None,
+            }
+            try:
+                files = read_candidate(config, name, held_state.version)
+                candidate = chain_of(files, f"held {name}")
+            except Error as exc:
+                held["error"] = exc.diagnostics()
+        if candidate is None:
+            found.append(LineageStatus(name, enrollment, view, served, held, None))
+            continue
+        judged = judge(
+            candidate, served, explicit_endpoints(config, name, enrollment), context, state
+        )
+        renewal = None
+        note = None
+        if served is not None and enrollment is not None and enrollment.source != "certbot":
+            # acme.sh: `dane-hook acme-sh pre` judges the coming key before each issuance.
+            note = "checked by 'dane-hook acme-sh pre' before each issuance"
+        elif served is not None:
+            from dane_hook.catalog import load_catalog
+
+            try:
+                lineage: Lineage | None = read_lineage(config.certbot_dir, name)
+            except Error:
+                lineage = None
+            renewal = next_renewal(
+                lineage,
+                served,
+                judged.observations,
+                judged.hosts,
+                load_catalog(config.state_dir, context.now),
+                timeout=timeout,
+                now=context.now,
+            )
+        found.append(
+            LineageStatus(name, enrollment, view, served, held, judged.decision, renewal, note)
+        )
+    return found
