@@ -15,6 +15,14 @@
     policy = "hold"                  # or "warn": check and plan only, never hold
     reload = ["systemctl reload postfix"]
     served_dir = "/etc/dane-hook/served/mail.example.com"
+    publish = "primary"              # dane-hook adds and retires its own records there
+    retire_after = 7200              # seconds the old records stay after promotion (2 x TTL)
+    adopt = true                     # the records in use at enrollment become dane-hook's
+    issuer_records = true            # also publish 2 1 1 of every intermediate the CA may use
+
+    [publisher.primary]              # see dane_hook/dns/publish: rfc2136, powerdns or exec
+    type = "rfc2136"
+    key_file = "/etc/dane-hook/tsig.key"
 
 expiry_action "hold" is the default: an expired certificate still authenticates by DANE-EE
 (RFC 7672 §3.1.1 ignores dates), and DANE-TA senders, PKIX and MTA-STS senders refuse it; a
@@ -50,6 +58,16 @@ class LineageConfig:
     policy: str = "hold"
     reload: tuple[str, ...] = ()
     served_dir: Path | None = None
+    publish: str | None = None
+    """The publisher (a [publisher.NAME] table) that adds and retires this lineage's records;
+    None: dane-hook only prints the plan."""
+    retire_after: int | None = None
+    """Seconds the old chain's records stay published after the new chain is served; None:
+    2 x the RRset's TTL (RFC 7671 §8.1: caches may still hold the old chain's RRset)."""
+    adopt: bool = False
+    """The records that authenticate the served chain become dane-hook's to retire."""
+    issuer_records: bool = False
+    """Publish the 2 1 1 of every active and backup intermediate of the CA for the key type."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,8 @@ class Config:
     expiry_action: str = "hold"
     auth_port: int | None = None
     lineages: Mapping[str, LineageConfig] = field(default_factory=dict)
+    publishers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """[publisher.NAME] tables as written; dane_hook.dns.publish checks and builds them."""
 
     def lineage(self, name: str) -> LineageConfig:
         return self.lineages.get(name, LineageConfig())
@@ -81,8 +101,18 @@ _GLOBAL_KEYS = {
     "expiry_action",
     "auth_port",
     "lineage",
+    "publisher",
 }
-_LINEAGE_KEYS = {"endpoints", "policy", "reload", "served_dir"}
+_LINEAGE_KEYS = {
+    "endpoints",
+    "policy",
+    "reload",
+    "served_dir",
+    "publish",
+    "retire_after",
+    "adopt",
+    "issuer_records",
+}
 
 
 class _Reader:
@@ -113,6 +143,21 @@ class _Reader:
         if value not in choices:
             raise self.fail(f"{where}{key}", " or ".join(repr(c) for c in choices))
         return str(value)
+
+    def flag(self, table: Mapping[str, Any], key: str, where: str) -> bool:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(f"{where}{key}", "true or false")
+        return value
+
+    def seconds(self, table: Mapping[str, Any], key: str, where: str) -> int | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        # bool is an int in Python: `retire_after = true` must not mean one second.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(f"{where}{key}", "a number of seconds (0 or more)")
+        return value
 
     def unknown(self, table: Mapping[str, Any], known: set[str], where: str) -> None:
         extra = sorted(set(table) - known)
@@ -163,6 +208,11 @@ def load_config(path: Path | str | None = None) -> Config:
     auth_port = document.get("auth_port")
     if auth_port is not None and (not isinstance(auth_port, int) or not 0 < auth_port < 65536):
         raise reader.fail("auth_port", "a port number")
+    publishers = document.get("publisher", {})
+    if not isinstance(publishers, dict) or not all(
+        isinstance(v, dict) for v in publishers.values()
+    ):
+        raise reader.fail("publisher", 'tables like [publisher.primary] with type = "rfc2136"')
     lineages: dict[str, LineageConfig] = {}
     tables = document.get("lineage", {})
     if not isinstance(tables, dict):
@@ -173,11 +223,18 @@ def load_config(path: Path | str | None = None) -> Config:
             raise reader.fail(where.rstrip("."), "a table")
         reader.unknown(table, _LINEAGE_KEYS, where)
         served = reader.string(table, "served_dir", where)
+        publish = reader.string(table, "publish", where)
+        if publish is not None and publish not in publishers:
+            raise reader.fail(f"{where}publish", f"the name of a [publisher.NAME] table in {file}")
         lineages[name] = LineageConfig(
             endpoints=reader.strings(table, "endpoints", where),
             policy=reader.choice(table, "policy", where, POLICIES, "hold"),
             reload=reader.strings(table, "reload", where),
             served_dir=Path(served) if served else None,
+            publish=publish,
+            retire_after=reader.seconds(table, "retire_after", where),
+            adopt=reader.flag(table, "adopt", where),
+            issuer_records=reader.flag(table, "issuer_records", where),
         )
 
     def directory(key: str, default: Path) -> Path:
@@ -196,4 +253,5 @@ def load_config(path: Path | str | None = None) -> Config:
         expiry_action=reader.choice(document, "expiry_action", "", EXPIRY_ACTIONS, "hold"),
         auth_port=auth_port,
         lineages=lineages,
+        publishers=publishers,
     )

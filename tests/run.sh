@@ -10,6 +10,7 @@ DEB_PACKAGES=(
     openssl ldnsutils gnutls-bin hash-slinger            # independent TLSA tools (oracles)
     knot knot-dnsutils unbound bind9-dnsutils            # signed zone + validating resolver
     pebble                                               # ACME test CA
+    pdns-server pdns-backend-sqlite3 bind9               # PowerDNS publisher; tsig-keygen
     python3-venv ca-certificates curl
 )
 missing=()
@@ -21,8 +22,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
     echo "tests/run.sh: installing ${missing[*]}" >&2
     $SUDO apt-get update -qq
+    # The servers the tests run (knot, unbound, named, pdns, postfix) are started by the tests
+    # on loopback ports: keep the packages' own services from starting at install time.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 755 "$policy"
+    fi
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
+    [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
 
 VENV=${DANE_HOOK_TEST_VENV:-.venv}
