@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from dane_hook.rollover.plan import MAX_RRSET_RECORDS, make_plan
 from dane_hook.tlsa.generate import certificate_record
 from dane_hook.tlsa.record import TLSARecord
 from tests import pki
+from tests.schemas import validated
 
 NOW = pki.NOW
 ENDPOINT = "_25._tcp.mx.example.test."
@@ -306,7 +306,7 @@ def test_plan_adds_the_missing_intermediates_and_removes_retired_ones_later() ->
     assert "YE3 is a backup intermediate and may issue your next certificate without warning" in (
         zone
     )
-    document = json.loads(PLAN_RENDERERS[PlanFormat.JSON](report))
+    document = validated(PLAN_RENDERERS[PlanFormat.JSON](report))
     (endpoint_json,) = document["plans"][0]["endpoints"]
     assert endpoint_json["remove_later"] == [ta(E6).to_text()]
     assert endpoint_json["catalog"][0].startswith("the renewal is NOT covered")
@@ -419,7 +419,7 @@ def test_overlay_add_show_and_change_status(
     ca.add_to(capsys, state, tmp_path)
     code, out, _ = run(capsys, "catalog", "show", "--state-dir", str(state), "--format", "json")
     assert code == ExitCode.OK
-    document = json.loads(out)
+    document = validated(out)
     assert document["schema_version"] == 1 and document["date"] == SHIPPED_DATE.isoformat()
     ours = {k["name"]: k for k in document["keys"] if k["ca"] == "testca"}
     assert {n.split()[-1]: k["status"] for n, k in ours.items()} == {
@@ -609,7 +609,7 @@ def test_check_and_plan_name_the_intermediates_to_add_and_to_remove_later(
 
     add_records(owner, 300, [pki.rdata(i, 2, 1, 1) for i in missing])
     code, out, _ = cli("check", *args, "--format", "json")
-    (endpoint,) = json.loads(out)["chains"][0]["endpoints"]
+    (endpoint,) = validated(out)["chains"][0]["endpoints"]
     catalog = endpoint["catalog"]
     assert catalog["covered"] and catalog["missing"] == []
     assert catalog["issuer"] == f"{name} OLD1" and catalog["ca"] == "testca"

@@ -30,6 +30,7 @@ from dane_hook.tlsa.generate import certificate_record
 from tests.infra.certbot import Certbot
 from tests.infra.lab import DnsLab
 from tests.infra.pebble import Pebble
+from tests.schemas import validated
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +131,7 @@ def publish(dns_lab: DnsLab, setup: Setup, ttl: int, *records: str) -> None:
 def status(setup: Setup) -> dict[str, Any]:
     done = setup.dane_hook("status", "--format", "json")
     assert done.returncode == 0, done.stderr
-    (entry,) = json.loads(done.stdout)["lineages"]
+    (entry,) = validated(done.stdout)["lineages"]
     return dict(entry)
 
 

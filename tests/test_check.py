@@ -3,7 +3,6 @@ a validating Unbound, a tamper proxy. Every case runs the command in process (`m
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dane_hook.tlsa.generate import certificate_record
 from tests import pki
 from tests.infra.knot import KnotPrimary
 from tests.infra.lab import OTHER, PRIMARY_ADDRESS, UNSIGNED, DnsLab
+from tests.schemas import validated
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def cli(
 def check_json(cli: Callable[..., tuple[int, str, str]], *argv: str, **kw: Any) -> tuple[int, Any]:
     code, out, err = cli("check", *argv, "--format", "json", **kw)
     assert out, err
-    document = json.loads(out)
+    document = validated(out)
     assert document["schema_version"] == 1
     return code, document["chains"][0]
 

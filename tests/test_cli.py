@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from dane_hook.cli import COMMANDS, main
 from dane_hook.exitcodes import ExitCode
 from dane_hook.render.records import MATCH_RENDERERS, RECORDS_RENDERERS, MatchFormat, RecordsFormat
 from tests.pki import ChainPaths, KeyType, issued_chain
+from tests.schemas import validated
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_owner_from_name_and_from_leaf(
 
 def test_records_json(capsys: pytest.CaptureFixture[str], files: ChainPaths) -> None:
     code, out, _ = run(capsys, "records", "--chain", str(files.fullchain), "--format", "json")
-    document = json.loads(out)
+    document = validated(out)
     assert code == 0 and document["schema_version"] == 1
     assert [(r["role"], r["depth"]) for r in document["records"]] == [("leaf", 0), ("issuer", 1)]
     assert document["owners"] == ["_25._tcp.mx.example.test."]
@@ -154,7 +154,7 @@ def test_match_reads_zone_and_bare_lines(
     code, out, _ = run(
         capsys, "match", "--chain", str(files.fullchain), "--tlsa", str(tlsa), "--format", "json"
     )
-    document = json.loads(out)
+    document = validated(out)
     # The stale 3 1 2 outranks the correct 3 1 1 (RFC 7671 §9); the 2 1 1 still authenticates.
     assert code == ExitCode.OK and document["depth"] == 1
     assert [r["status"] for r in document["records"]] == ["superseded", "matched", "not-matched"]

@@ -11,7 +11,6 @@ options and `nsupdate` the lab server's address, nothing else. A line may end wi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -28,6 +27,7 @@ from dane_hook.config import load_config
 from tests.infra.certbot import Certbot
 from tests.infra.knot import KnotPrimary
 from tests.infra.lab import PRIMARY_ADDRESS, DnsLab
+from tests.schemas import validated
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -234,5 +234,5 @@ def test_the_readme_tour_holds_then_releases_a_renewal(tour: Tour) -> None:
             if line.startswith("dane-hook rollback"):
                 assert served_fullchain(tour) != live_fullchain(tour)
     assert lines_run >= 15
-    check = json.loads((tour.work / "check.json").read_text())
+    check = validated((tour.work / "check.json").read_text())
     assert check["chains"][0]["verdict"] in ("safe", "incomplete")
