@@ -18,3 +18,5 @@ class ExitCode(IntEnum):
     """A lookup failed or was bogus: dane-hook cannot decide, so it does not serve."""
     WAIT = 5
     """Safe later: the records are published but younger than 2 x TTL."""
+    PUBLISH_FAILED = 6
+    """A DNS update was refused or could not be sent: nothing removed, held chains stay held."""

@@ -11,6 +11,7 @@ DEB_PACKAGES=(
     knot knot-dnsutils unbound bind9-dnsutils            # signed zone + validating resolver
     pebble                                               # ACME test CA
     pdns-server pdns-backend-sqlite3 bind9               # PowerDNS publisher; tsig-keygen
+    postfix dovecot-imapd dovecot-pop3d socat            # live probe targets; acme.sh standalone
     python3-venv ca-certificates curl
 )
 missing=()

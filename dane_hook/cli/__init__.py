@@ -27,6 +27,7 @@ COMMANDS = {
     "release": ("release", "promote held chains that have become safe (timer)"),
     "status": ("status", "what is served, what is held and why, each endpoint's verdict"),
     "rollback": ("rollback", "serve the previous version of a lineage again"),
+    "publish": ("publish", "add and retire dane-hook's own TLSA records as due now (publisher)"),
     "acme-sh": ("acme_sh", "acme.sh --pre-hook (pre) and --reloadcmd wrapper (reload)"),
 }
 

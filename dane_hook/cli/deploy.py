@@ -22,7 +22,9 @@ from dane_hook.cli.lineage import (
     store_of,
     summary,
 )
+from dane_hook.cli.publish import exit_for_reports, print_reports
 from dane_hook.errors import UsageError
+from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.lineages import deploy
 from dane_hook.sources.certbot import lineage_of_live_dir
 
@@ -53,4 +55,7 @@ def execute(args: argparse.Namespace) -> int:
     for result in (deployed.outcome, *deployed.released):
         print_outcome(result, now)
         log.info(summary(result))
-    return exit_for([deployed.outcome])
+    reports = [deployed.publication] if deployed.publication is not None else []
+    print_reports(reports)
+    failed = exit_for_reports(reports)
+    return failed if failed != ExitCode.OK else exit_for([deployed.outcome])

@@ -6,9 +6,10 @@ import argparse
 from datetime import datetime, timezone
 
 from dane_hook.cli.inputs import add_endpoint_argument
-from dane_hook.cli.lineage import add_common_arguments, config_of, store_of
+from dane_hook.cli.lineage import add_common_arguments, config_of, context_of, store_of
+from dane_hook.cli.publish import print_reports
 from dane_hook.exitcodes import ExitCode
-from dane_hook.rollover.lineages import enroll
+from dane_hook.rollover.lineages import adopt, enroll
 from dane_hook.rollover.observe import parse_endpoint
 from dane_hook.sources.certbot import read_lineage
 
@@ -16,6 +17,12 @@ from dane_hook.sources.certbot import read_lineage
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cert-name", required=True, metavar="NAME", help="the certbot lineage")
     add_endpoint_argument(parser)
+    parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="the published records that authenticate the served chain become dane-hook's "
+        "to retire (needs a publisher)",
+    )
     add_common_arguments(parser)
 
 
@@ -26,6 +33,9 @@ def execute(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     with store_of(config).locked(now) as state:
         enrolled = enroll(config, state, lineage, endpoints)
+        adopted = adopt(context_of(args, config, now), state, lineage.name) if args.adopt else None
+    if adopted is not None:
+        print_reports([adopted])
     served, version = enrolled.served_dir, enrolled.version
     print(f"{lineage.name}: enrolled; serving version {version} from {served}")
     print("Point the services at the served view (and reload them once):")

@@ -15,7 +15,9 @@ from dane_hook.cli.lineage import (
     store_of,
     summary,
 )
-from dane_hook.rollover.promotion import release
+from dane_hook.cli.publish import exit_for_reports, print_reports
+from dane_hook.exitcodes import ExitCode
+from dane_hook.rollover.publishing import timer_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +30,15 @@ def execute(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     context = context_of(args, config, now)
     with store_of(config).locked(now) as state:
-        outcomes = release(context, state, args.cert_name)
+        run = timer_run(context, state, args.cert_name)
+    outcomes = list(run.outcomes)
     log = journal()
     for outcome in outcomes:
         print_outcome(outcome, now)
         log.info(summary(outcome))
+    print_reports(run.publications)
     if not outcomes:
         print("nothing is held")
-    return exit_for(outcomes)
+    # A failed publication has its own status (6): records did not go out, retried next run.
+    failed = exit_for_reports(run.publications)
+    return failed if failed != ExitCode.OK else exit_for(outcomes)

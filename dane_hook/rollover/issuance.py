@@ -28,6 +28,7 @@ from dane_hook.config import Config
 from dane_hook.errors import BadInput, Error
 from dane_hook.rollover.assess import coverage_by_endpoint
 from dane_hook.rollover.decision import SERVABLE, SEVERITY, Decision, Verdict
+from dane_hook.rollover.ledger import load_ledger
 from dane_hook.rollover.lineages import served_dir_of
 from dane_hook.rollover.observe import parse_endpoint
 from dane_hook.rollover.plan import Plan, make_plan
@@ -42,6 +43,7 @@ from dane_hook.rollover.promotion import (
     judge,
     run_reloads,
 )
+from dane_hook.rollover.publishing import PublishReport, publish_due, remember_next_key
 from dane_hook.rollover.served_view import ChainFiles, ServedView
 from dane_hook.rollover.state import Enrollment, State
 from dane_hook.sources import acmesh
@@ -203,6 +205,8 @@ class Installed:
     """The wrapped command's runs: at promotion, or again for a chain already served."""
     returncode: int | None
     """The wrapped command's status; None when it did not run (held, or no command)."""
+    publication: PublishReport | None = None
+    """With a publisher: the held chain's records, or the staged next key's 3 1 1 once served."""
 
 
 def serve_installed(
@@ -235,15 +239,23 @@ def serve_installed(
         state=state,
         extra_reload=[command] if command else [],
     )
+    report = None
+    if outcome.action != Action.CHECKED:
+        # current + next: the staged key's 3 1 1 goes out while this chain is served, so the
+        # next renewal finds it 2 x TTL old already (RFC 7671 §8.1).
+        ledger = load_ledger(context.config.state_dir)
+        if staged_error is None:
+            remember_next_key(ledger, name, staged)
+        report = publish_due(name, context=context, state=state, ledger=ledger)
     if outcome.action == Action.HELD or not command:
-        return Installed(outcome, staged, staged_error, (), None)
+        return Installed(outcome, staged, staged_error, (), None, report)
     if outcome.action == Action.PROMOTED:
         ran = tuple(r for r in outcome.reloads if r.command == command)
-        return Installed(outcome, staged, staged_error, (), ran[0].returncode)
+        return Installed(outcome, staged, staged_error, (), ran[0].returncode, report)
     # Already served, or warn mode: the service may still run the old chain (the same files
     # may come again after a failed reload), so reload it.
     results = run_reloads([command])
-    return Installed(outcome, staged, staged_error, results, results[0].returncode)
+    return Installed(outcome, staged, staged_error, results, results[0].returncode, report)
 
 
 def _enroll(

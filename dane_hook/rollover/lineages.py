@@ -19,8 +19,10 @@ from dane_hook.config import Config
 from dane_hook.errors import Error
 from dane_hook.rollover.assess import coverage_by_endpoint
 from dane_hook.rollover.decision import Decision
+from dane_hook.rollover.ledger import load_ledger
 from dane_hook.rollover.observe import Observation
 from dane_hook.rollover.promotion import (
+    Action,
     Context,
     Outcome,
     ReloadResult,
@@ -32,7 +34,9 @@ from dane_hook.rollover.promotion import (
     release,
     reload_commands,
     run_reloads,
+    store_candidate,
 )
+from dane_hook.rollover.publishing import PublishReport, publish_due
 from dane_hook.rollover.renewal import EndpointOutlook, ari_warning, outlook
 from dane_hook.rollover.served_view import ChainFiles, ServedView
 from dane_hook.rollover.state import Enrollment, State
@@ -41,6 +45,7 @@ from dane_hook.tlsa.generate import certificate_record
 
 if TYPE_CHECKING:
     from dane_hook.catalog import Catalog
+    from dane_hook.rollover.state import Held
 
 
 def served_dir_of(config: Config, name: str) -> Path:
@@ -79,7 +84,7 @@ class Enrolled:
 
 
 def enroll(config: Config, state: State, lineage: Lineage, endpoints: Sequence[str]) -> Enrolled:
-    """Let dane-hook own the files a service reads for a certbot lineage."""
+    """Let dane-hook own the files a service reads for a certbot lineage (see `adopt`)."""
     files = live_files(lineage)
     chain_of(files, f"lineage {lineage.name}")  # refuse a lineage whose files do not fit
     served = served_dir_of(config, lineage.name)
@@ -89,12 +94,21 @@ def enroll(config: Config, state: State, lineage: Lineage, endpoints: Sequence[s
     return Enrolled(served, version or "")
 
 
+def adopt(context: Context, state: State, name: str) -> PublishReport | None:
+    """`enroll --adopt`: the records that authenticate the served chain become dane-hook's
+    (the first rollover retires them), and what is due is published; None: no publisher."""
+    ledger = load_ledger(context.config.state_dir)
+    return publish_due(name, context=context, state=state, ledger=ledger, adopt=True)
+
+
 @dataclass(frozen=True)
 class Deployed:
     outcome: Outcome
     """The renewed lineage: promoted, held or only checked."""
     released: tuple[Outcome, ...]
     """Other lineages' held chains that became safe meanwhile."""
+    publication: PublishReport | None = None
+    """What was published for the renewed lineage (step 1 of its plan), if it has a publisher."""
 
 
 def deploy(context: Context, state: State, lineage: Lineage) -> Deployed:
@@ -106,28 +120,89 @@ def deploy(context: Context, state: State, lineage: Lineage) -> Deployed:
         context=context,
         state=state,
     )
+    # With a publisher, step 1 of the held chain's plan goes out now (RFC 7671 §8.1); for a
+    # promoted chain this starts the retire_after clock and publishes the issuer records.
+    report = None
+    if outcome.action != Action.CHECKED:
+        ledger = load_ledger(context.config.state_dir)
+        report = publish_due(lineage.name, context=context, state=state, ledger=ledger)
     # Other held candidates may have become safe meanwhile (release runs after every deploy).
     others = tuple(o for o in release(context, state) if o.lineage != lineage.name)
-    return Deployed(outcome, others)
+    return Deployed(outcome, others, report)
 
 
 @dataclass(frozen=True)
 class RolledBack:
     version: str
     reloads: tuple[ReloadResult, ...]
+    held: bool = False
+    """The previous chain's records were retired: re-published, and the chain held until safe."""
+    publication: PublishReport | None = None
+    warnings: tuple[str, ...] = ()
 
 
 class NotEnrolled(Error):
     """A lineage command for a lineage dane-hook does not serve."""
 
 
-def rollback(config: Config, state: State, name: str) -> RolledBack:
-    """Serve the previous version again at once, and run the reload commands."""
+def rollback(
+    config: Config,
+    state: State,
+    name: str,
+    *,
+    context: Context | None = None,
+    force: bool = False,
+) -> RolledBack:
+    """Serve the previous version again at once, and run the reload commands.
+
+    With a publisher (and `context` to look records up): when no published record authenticates
+    the previous chain any more (its records were retired), it is not served on a guess: it is
+    held like a renewal, its records are re-published, and the timer serves it once safe
+    (RFC 7671 §8.1). `force` serves it at once anyway, with a warning.
+    """
     enrollment = enrollment_of(config, state, name)
     if enrollment is None:
         raise NotEnrolled(f"{name} is not enrolled", "run dane-hook enroll first")
-    version = ServedView(Path(enrollment.served_dir)).rollback()
-    return RolledBack(version, run_reloads(reload_commands(config, name, enrollment)))
+    view = ServedView(Path(enrollment.served_dir))
+    warnings: list[str] = []
+    if context is not None and config.lineage(name).publish is not None:
+        previous = view.previous
+        if previous is None:
+            view.rollback()  # raises the one-line "no previous version"
+        assert previous is not None
+        files = ChainFiles.read(
+            *(
+                view.version_path(previous, n)
+                for n in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem")
+            )
+        )
+        chain = chain_of(files, f"previous version of {name}")
+        current = served_chain(view, name)
+        explicit = explicit_endpoints(config, name, enrollment)
+        judged = judge(chain, current, explicit, context, state)
+        if not judged.decision.servable:
+            if not force:
+                store_candidate(config, name, files)
+                state.held[name] = _held_for_rollback(files.version_id, judged.decision, context)
+                ledger = load_ledger(config.state_dir)
+                report = publish_due(name, context=context, state=state, ledger=ledger)
+                return RolledBack(previous, (), True, report)
+            warnings.append(
+                f"{name}: the previous chain is {judged.decision.verdict.value} against what is "
+                "published; served anyway (--force): DANE senders may refuse delivery"
+            )
+    version = view.rollback()
+    reloads = run_reloads(reload_commands(config, name, enrollment))
+    return RolledBack(version, reloads, warnings=tuple(warnings))
+
+
+def _held_for_rollback(version: str, decision: Decision, context: Context) -> Held:
+    from dane_hook.rollover.state import Held
+
+    reason = next((f"{d.endpoint}: {d.reason}" for d in decision.endpoints), "")
+    return Held(
+        version, context.now, decision.verdict.value, f"rollback: {reason}", decision.earliest
+    )
 
 
 # -- the next renewal ------------------------------------------------------------------------
