@@ -43,6 +43,7 @@ DEBIAN_PACKAGES = (
     "python3-josepy",
     "python3-pytest",
     "python3-hypothesis",
+    "python3-jsonschema",  # tests/schemas.py: the suite reads every JSON through its schema
     "dpkg-dev",
     "certbot",
 )
