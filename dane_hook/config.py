@@ -19,6 +19,9 @@
     retire_after = 7200              # seconds the old records stay after promotion (2 x TTL)
     adopt = true                     # the records in use at enrollment become dane-hook's
     issuer_records = true            # also publish 2 1 1 of every intermediate the CA may use
+    probe = true                     # probe the endpoints after each promotion (default: when
+                                     # an endpoint has an address of this host)
+    rollback_on_probe_failure = true # a DANE sender would refuse: serve the previous chain
 
     [publisher.primary]              # see dane_hook/dns/publish: rfc2136, powerdns or exec
     type = "rfc2136"
@@ -32,7 +35,9 @@ PKIX/MTA-STS senders and gives up DANE delivery until the records are published.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -40,12 +45,128 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dane_hook.errors import BadInput
-from dane_hook.storage import DEFAULT_CERTBOT_DIR, DEFAULT_SERVED_DIR, DEFAULT_STATE_DIR
+from dane_hook.errors import BadInput, UsageError, shown
+from dane_hook.storage import (
+    DEFAULT_CERTBOT_DIR,
+    DEFAULT_SERVED_DIR,
+    DEFAULT_STATE_DIR,
+    LineageNameError,
+    check_lineage_name,
+)
 
 DEFAULT_CONFIG = Path("/etc/dane-hook/config.toml")
 POLICIES = ("hold", "warn")
 EXPIRY_ACTIONS = ("hold", "serve")
+
+
+# -- names: hosts and TLSA owners as people write them ----------------------------------------
+# Here, at the start of the pipeline, because the configuration's endpoints are checked when the
+# file is read; dane_hook.tlsa.record re-exports them.
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def owner_name(host: str, port: int = 25, proto: str = "tcp") -> str:
+    """`_PORT._PROTO.HOST.`, the TLSA owner name of RFC 6698 §3 (absolute, lowercase)."""
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is not between 1 and 65535")
+    if proto not in PROTOCOLS:
+        raise UsageError(f"protocol {shown(proto)} is not one of {', '.join(PROTOCOLS)}")
+    host_name = absolute_name(host, what="host name")
+    return absolute_name(f"_{port}._{proto}.{host_name}", what="owner name")
+
+
+def endpoint_name(text: str, default_port: int = 25) -> str:
+    """`_25._tcp.mx.example.com`, or `mx.example.com[:PORT]` (TCP), as a TLSA owner name."""
+    spec = text.strip()
+    if spec.startswith("_"):
+        return absolute_name(spec)
+    host, _, port = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    if port and not (port.isascii() and port.isdigit()):
+        raise UsageError(f"endpoint {shown(text)}: the port is not a number")
+    return owner_name(host, int(port) if port else default_port)
+
+
+# IDNA label separators that UTS #46 maps to "." (ideographic and fullwidth full stops).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+_LDH_UNDERSCORE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def absolute_name(text: str, what: str = "DNS name") -> str:
+    """A host or owner name as DNS holds it: A-labels, lowercase, with its trailing dot.
+
+    Checked by hand rather than by dnspython: only the limits of RFC 1035 §2.3.4, the letters,
+    digits, hyphens and underscores of host and service labels (RFC 1123 §2.1, RFC 6698 §3),
+    and the conversion of U-labels matter here, and `records` should not pay for importing a
+    DNS library. U-labels become A-labels by `a_label()`, so the zone publishes the owner
+    that DANE clients query (they look up the A-label form, RFC 5890 §2.3.2.1).
+    """
+    if any("\udc80" <= char <= "\udcff" for char in text):
+        # PEP 383: bytes that are not UTF-8 arrive as lone surrogates.
+        raise UsageError(f"not a DNS name: the {what} holds bytes that are not UTF-8")
+    name = text.strip().translate(_DOTS).rstrip(".")
+    labels = name.split(".")
+    if not name or any(not label for label in labels):
+        raise UsageError(f"not a DNS name: {shown(text)} (empty label)")
+    labels = [a_label(label, text) for label in labels]
+    if any(len(label) > 63 for label in labels):
+        raise UsageError(f"not a DNS name: {shown(text)} (a label is longer than 63 octets)")
+    name = ".".join(labels)
+    if len(name) + 2 > 255:
+        raise UsageError(f"not a DNS name: {shown(text)} (longer than 255 octets)")
+    return f"{name}."
+
+
+def a_label(label: str, whole: str = "") -> str:
+    """One label as DNS holds it: ASCII lowercased and checked, a U-label as its A-label.
+
+    The rule is IDNA 2008's (RFC 5891 §4-5) as far as it goes without its tables: the label
+    is normalized to NFC and lowercased (UTS #46 maps letters so), every character must be a
+    letter, a combining mark, a decimal digit or a hyphen, the first not a mark, no hyphen
+    first or last nor in the third and fourth positions (§4.2.3.1); the A-label is "xn--"
+    and the Punycode (RFC 3492). Python's "idna" codec is not used: it is IDNA 2003, whose
+    nameprep maps "ß" to "ss" and final sigma to sigma, so it names other owners than
+    registries and IDNA 2008 clients use; the `idna` package (IDNA 2008 with its tables) is
+    not a dependency. Joiners (ZWJ, ZWNJ: CONTEXTJ) and symbols are refused outright.
+    """
+    import unicodedata
+
+    whole = whole or label
+    if label.isascii():
+        lowered = label.lower()
+        if not set(lowered) <= _LDH_UNDERSCORE:
+            raise UsageError(
+                f"not a DNS name: {shown(whole)} (a label has a character other than letters, "
+                "digits, '-' and '_')"
+            )
+        return lowered
+    normal = unicodedata.normalize("NFC", label).lower()
+    allowed = all(
+        char == "-" or unicodedata.category(char)[0] in "LM" or unicodedata.category(char) == "Nd"
+        for char in normal
+    )
+    if (
+        not allowed
+        or unicodedata.category(normal[0])[0] == "M"
+        or normal.startswith("-")
+        or normal.endswith("-")
+        or normal[2:4] == "--"
+    ):
+        raise UsageError(
+            f"not a DNS name: {shown(whole)} (a label is not a valid IDNA 2008 U-label)"
+        )
+    return "xn--" + normal.encode("punycode").decode("ascii")
+
+
+def u_label_form(name: str) -> str:
+    """A name with its A-labels shown as U-labels, for people (RFC 5890 §2.3.2.1)."""
+    shown_labels = []
+    for label in name.rstrip(".").split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError, ValueError):
+                label = label[4:].encode("ascii").decode("punycode")
+        shown_labels.append(label)
+    return ".".join(shown_labels) + ("." if name.endswith(".") else "")
 
 
 class ConfigError(BadInput):
@@ -68,6 +189,12 @@ class LineageConfig:
     """The records that authenticate the served chain become dane-hook's to retire."""
     issuer_records: bool = False
     """Publish the 2 1 1 of every active and backup intermediate of the CA for the key type."""
+    probe: bool | None = None
+    """Probe the endpoints after each promotion and reload; None: only the addresses of this
+    host, when an endpoint has one (dane_hook.probe.report.is_this_host)."""
+    rollback_on_probe_failure: bool = False
+    """When the probe finds that a DANE sender would refuse: serve the previous chain again,
+    reload, probe again, and exit non-zero; False: warn and exit non-zero."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +239,8 @@ _LINEAGE_KEYS = {
     "retire_after",
     "adopt",
     "issuer_records",
+    "probe",
+    "rollback_on_probe_failure",
 }
 
 
@@ -159,6 +288,35 @@ class _Reader:
             raise self.fail(f"{where}{key}", "a number of seconds (0 or more)")
         return value
 
+    def port(self, table: Mapping[str, Any], key: str, where: str) -> int | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        # bool is an int in Python: `auth_port = true` must not mean port 1.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise self.fail(f"{where}{key}", "a port number between 1 and 65535")
+        return value
+
+    def resolver(self, table: Mapping[str, Any], key: str) -> str | None:
+        value = self.string(table, key, "")
+        if value is not None and not resolver_syntax_ok(value):
+            raise ConfigError(
+                f'{self.path}: {key}: expected ADDR or ADDR:PORT, for example "127.0.0.1", '
+                f'"127.0.0.1:5353" or "[::1]:53"; found {shown(value)}'
+            )
+        return value
+
+    def endpoints(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        values = self.strings(table, key, where)
+        for value in values:
+            try:
+                endpoint_name(value)
+            except UsageError as exc:
+                raise ConfigError(
+                    f"{self.path}: {where}{key}: expected _PORT._tcp.HOST or HOST[:PORT]; {exc}"
+                ) from exc
+        return values
+
     def unknown(self, table: Mapping[str, Any], known: set[str], where: str) -> None:
         extra = sorted(set(table) - known)
         if extra:
@@ -166,6 +324,27 @@ class _Reader:
                 f"{self.path}: {where}{extra[0]}: unknown key",
                 f"known keys: {', '.join(sorted(known))}",
             )
+
+
+def resolver_syntax_ok(text: str) -> bool:
+    """`ADDR`, `ADDR:PORT`, `IPV6` or `[IPV6]:PORT`, as dane_hook.dns.exchange.Resolver reads
+    a resolver; checked here so that a wrong value fails when the file is read."""
+    spec = text.strip()
+    port: str | None = None
+    if spec.startswith("["):
+        host, closed, rest = spec[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            return False
+        port = rest[1:] if rest else None
+    elif spec.count(":") == 1:
+        host, port = spec.split(":")
+    else:
+        host = spec
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return port is None or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -196,18 +375,16 @@ def load_config(path: Path | str | None = None) -> Config:
     if (
         not isinstance(ports, list)
         or not ports
-        or not all(isinstance(p, int) and 0 < p < 65536 for p in ports)
+        or not all(isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports)
     ):
         raise reader.fail("ports", "a list of port numbers, e.g. [25, 465]")
     strict = document.get("strict", False)
     if not isinstance(strict, bool):
         raise reader.fail("strict", "true or false")
     warn_days = document.get("expiry_warn_days", 14)
-    if not isinstance(warn_days, int) or warn_days < 0:
+    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or warn_days < 0:
         raise reader.fail("expiry_warn_days", "a number of days (0 or more)")
-    auth_port = document.get("auth_port")
-    if auth_port is not None and (not isinstance(auth_port, int) or not 0 < auth_port < 65536):
-        raise reader.fail("auth_port", "a port number")
+    auth_port = reader.port(document, "auth_port", "")
     publishers = document.get("publisher", {})
     if not isinstance(publishers, dict) or not all(
         isinstance(v, dict) for v in publishers.values()
@@ -218,7 +395,12 @@ def load_config(path: Path | str | None = None) -> Config:
     if not isinstance(tables, dict):
         raise reader.fail("lineage", 'tables like [lineage."mail.example.com"]')
     for name, table in tables.items():
-        where = f'lineage."{name}".'
+        # The table's name as written, unless it may not be quoted (errors.shown).
+        where = f'lineage."{name}".' if shown(name) == repr(name.strip()) else "lineage.(name)."
+        try:
+            check_lineage_name(name)  # joined into paths; certbot's rule (storage.py)
+        except LineageNameError as exc:
+            raise ConfigError(f"{file}: {where.rstrip('.')}: {exc}", exc.hint) from exc
         if not isinstance(table, dict):
             raise reader.fail(where.rstrip("."), "a table")
         reader.unknown(table, _LINEAGE_KEYS, where)
@@ -226,8 +408,11 @@ def load_config(path: Path | str | None = None) -> Config:
         publish = reader.string(table, "publish", where)
         if publish is not None and publish not in publishers:
             raise reader.fail(f"{where}publish", f"the name of a [publisher.NAME] table in {file}")
+        if reader.flag(table, "adopt", where) and publish is None:
+            # Adopted records are retired by a publisher; without one nothing could retire them.
+            raise reader.fail(f"{where}adopt", 'true only with publish = "NAME"')
         lineages[name] = LineageConfig(
-            endpoints=reader.strings(table, "endpoints", where),
+            endpoints=reader.endpoints(table, "endpoints", where),
             policy=reader.choice(table, "policy", where, POLICIES, "hold"),
             reload=reader.strings(table, "reload", where),
             served_dir=Path(served) if served else None,
@@ -235,6 +420,8 @@ def load_config(path: Path | str | None = None) -> Config:
             retire_after=reader.seconds(table, "retire_after", where),
             adopt=reader.flag(table, "adopt", where),
             issuer_records=reader.flag(table, "issuer_records", where),
+            probe=reader.flag(table, "probe", where) if "probe" in table else None,
+            rollback_on_probe_failure=reader.flag(table, "rollback_on_probe_failure", where),
         )
 
     def directory(key: str, default: Path) -> Path:
@@ -243,7 +430,7 @@ def load_config(path: Path | str | None = None) -> Config:
 
     return Config(
         path=file,
-        resolver=reader.string(document, "resolver", ""),
+        resolver=reader.resolver(document, "resolver"),
         state_dir=directory("state_dir", DEFAULT_STATE_DIR),
         served_dir=directory("served_dir", DEFAULT_SERVED_DIR),
         certbot_dir=directory("certbot_dir", DEFAULT_CERTBOT_DIR),

@@ -83,3 +83,71 @@ def test_bad_configuration_is_one_clear_line(
 def test_named_file_that_is_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # bool is an int in Python: each of these once passed as port 1 or 1 day.
+        ("auth_port = true\n", "auth_port"),
+        ("auth_port = 0\n", "auth_port"),
+        ("ports = [true]\n", "ports"),
+        ("expiry_warn_days = false\n", "expiry_warn_days"),
+        ('resolver = "not an address"\n', "resolver"),
+        ('resolver = "127.0.0.1:99999"\n', "resolver"),
+        ('resolver = "[::1"\n', "resolver"),
+        ('resolver = "localhost:53"\n', "resolver"),
+        ('[lineage."m"]\nendpoints = ["not a name!!"]\n', 'lineage."m".endpoints'),
+        ('[lineage."m"]\nendpoints = ["mx.example.com:smtp"]\n', 'lineage."m".endpoints'),
+        ('[lineage."m"]\nendpoints = ["a..b"]\n', 'lineage."m".endpoints'),
+        ('[lineage."../../etc"]\npolicy = "warn"\n', "lineage name"),
+        ('[lineage."a/b"]\npolicy = "warn"\n', "lineage name"),
+        ('[lineage.".hidden"]\npolicy = "warn"\n', "lineage name"),
+        ('[lineage.".."]\npolicy = "warn"\n', "lineage name"),
+        # Adopted records are retired only through a publisher (issue 12).
+        ('[lineage."m"]\nadopt = true\n', 'lineage."m".adopt'),
+    ],
+)
+def test_values_are_checked_when_the_file_is_read(
+    tmp_path: Path, text: str, names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 items 5 and 6: a wrong value fails at read time, naming the file and key."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = raised.value.diagnostics()
+    assert str(path) in message and names in message, message
+    code = main(["status", "--config", str(path), "--state-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'resolver = "127.0.0.1"\n',
+        'resolver = "127.0.0.1:5301"\n',
+        'resolver = "::1"\n',
+        'resolver = "[::1]:5301"\n',
+        "auth_port = 5300\n",
+        '[lineage."mail.example.com"]\nendpoints = ["mail.example.com:465", "_25._tcp.mx.test"]\n',
+        '[lineage."mail.example.com-0001"]\nendpoints = ["mäil.example.test"]\n',
+    ],
+)
+def test_good_values_are_read(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "good.toml"
+    path.write_text(text)
+    load_config(path)
+
+
+def test_a_pasted_key_as_a_value_is_not_quoted(tmp_path: Path) -> None:
+    """Issue 15 item 1: the value is named, not shown, when it looks like base64."""
+    line = "MHcCAQEEIBHgAa0GhV6JOiFlLLyfI6ntEmWRiTvE+VyR+kJL22q4oAoGCCqGSM49"
+    for text in (f'resolver = "{line}"\n', f'[lineage.x]\nendpoints = ["{line}"]\n'):
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        with pytest.raises(ConfigError) as raised:
+            load_config(path)
+        message = raised.value.diagnostics()
+        assert line[:8] not in message and "not shown" in message, message

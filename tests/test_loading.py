@@ -6,6 +6,7 @@ every way a file can be wrong ends in a BadInput that names the file, never anot
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import itertools
@@ -25,11 +26,13 @@ from hypothesis import strategies as st
 
 from dane_hook.certs.chain import build_chain
 from dane_hook.certs.keys import spki_der
-from dane_hook.errors import BadInput, Error
+from dane_hook.certs.names import dns_names
+from dane_hook.cli.inputs import owners
+from dane_hook.errors import BadInput, Error, UsageError
 from dane_hook.sources.files import MAX_FILE_SIZE, load_certificates, load_public_key
 from dane_hook.tlsa.generate import chain_records
 from dane_hook.tlsa.record import TLSARecord, parse_records_text
-from tests.pki import IssuedChain, KeyType, issued_chain
+from tests.pki import Cast, IssuedChain, KeyType, issued_chain
 
 Loader = Callable[[Path], object]
 
@@ -540,3 +543,64 @@ def test_bare_rdata_lines_parse_to_the_records(wanted: list[TLSARecord]) -> None
 def test_owner_named_tlsa() -> None:
     record = TLSARecord(3, 1, 1, bytes(range(32)))
     assert parse_records_text(f"tlsa 300 IN TLSA {record.to_text()}") == [record]
+
+
+@pytest.mark.parametrize("form", ["pkcs8-pem", "traditional-pem", "pkcs8-der"])
+@pytest.mark.parametrize(
+    "key_type", [KeyType.ECDSA_P256, KeyType.RSA_2048, KeyType.ED25519], ids=lambda k: k.name
+)
+def test_a_key_given_as_tlsa_text_is_never_quoted(
+    chains: dict[KeyType, IssuedChain], form: str, key_type: KeyType
+) -> None:
+    """Issue 15 item 1: a private key (PEM, PEM without armour, DER decoded as text) read as
+    TLSA text: the error names the line and what was expected, and quotes none of the key."""
+    if key_type is KeyType.ED25519 and form == "traditional-pem":
+        pytest.skip("Ed25519 keys exist only as PKCS#8 (RFC 8410)")
+    data = key_file(chains[key_type], form)
+    bodies = [data, b"".join(x + b"\n" for x in data.splitlines() if b"-----" not in x)]
+    for body in bodies:
+        text = body.decode("utf-8", "replace")
+        with pytest.raises(BadInput) as raised:
+            parse_records_text(text, "F")
+        message = raised.value.diagnostics()
+        assert message.startswith("F: line "), message
+        # Random bytes hold "(" now and then: a record spread over lines that never ends.
+        assert "expected 'USAGE SELECTOR MTYPE DATA'" in message or "unbalanced" in message
+        assert not material_in(message, data), message
+
+
+def test_a_record_like_line_is_quoted_as_a_short_prefix() -> None:
+    with pytest.raises(BadInput) as raised:
+        parse_records_text("3 1 1 " + "zz" * 32, "F")
+    message = raised.value.diagnostics()
+    assert "F: line 1" in message and "'3 1 1 zz" in message and "zz" * 32 not in message
+
+
+def test_ca_certificates_have_no_host_names(p256: IssuedChain) -> None:
+    """Issue 15 item 2: a TLSA owner comes from a leaf's subjectAltName dNSNames only, never
+    from a CA certificate's CN ("ISRG Root X1" would become `_25._tcp.isrg root x1.`)."""
+    assert dns_names(p256.intermediate.certificate) == []
+    assert dns_names(p256.leaf.certificate) != []
+
+
+def test_a_wildcard_only_leaf_asks_for_a_host(tmp_path: Path) -> None:
+    cast = Cast()
+    path = write(tmp_path, cast.wildcard_leaf.pem(), "wildcard.pem")
+    chain = build_chain(load_certificates(path), None, source="wildcard.pem")
+    args = argparse.Namespace(name=None, host=None, port=25, proto="tcp")
+    assert owners(args, chain, required=False) == []
+    with pytest.raises(UsageError, match=r"only names are wildcards.*host name"):
+        owners(args, chain)
+    args.host = "mx1.example.test"
+    assert owners(args, chain) == ["_25._tcp.mx1.example.test."]
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_as_escaped_bytes(tmp_path: Path) -> None:
+    """Issue 15 item 3: the name as the file system holds it, \\xNN for each byte that is not
+    UTF-8, in every loader's message (PEP 383 hands such names over as surrogates)."""
+    missing = os.fsdecode(os.fsencode(tmp_path) + b"/m\xffissing.pem")
+    for loader in (load_certificates, load_public_key):
+        with pytest.raises(BadInput) as raised:
+            loader(Path(missing))
+        message = raised.value.diagnostics()
+        assert "m\\xffissing.pem: no such file" in message and "\udcff" not in message, message

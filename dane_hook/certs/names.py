@@ -15,9 +15,28 @@ _LDH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 
 
 def dns_names(certificate: x509.Certificate) -> list[str]:
-    """The certificate's DNS names in lower case without a trailing dot: subjectAltName
-    dNSNames, else its CNs (RFC 6125 §6.4.4). For listing hosts; matching uses them as written."""
-    return [name.lower().rstrip(".") for name in _written_names(certificate)]
+    """The host names a TLSA owner may be made of: the subjectAltName dNSNames of a leaf, in
+    lower case without a trailing dot. A CA certificate has none (its CN names the CA, "ISRG
+    Root X1", never a host), and a CN is never used: CAs must put every name in the SAN (CA/B
+    Forum Baseline Requirements §7.1.2.7.12), and RFC 6125 §6.4.4's CN fallback is for
+    matching, which `names_cover` does as OpenSSL does."""
+    if is_ca(certificate):
+        return []
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
+    except Exception:  # absent, or an extension cryptography cannot parse
+        return []
+    return [name.lower().rstrip(".") for name in names if name]
+
+
+def is_ca(certificate: x509.Certificate) -> bool:
+    """basicConstraints cA is set (RFC 5280 §4.2.1.9). A self-signed leaf is not a CA: DANE-EE
+    (RFC 7672 §3.1.1) serves such certificates."""
+    try:
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except Exception:  # absent, or an extension cryptography cannot parse
+        return False
 
 
 def _written_names(certificate: x509.Certificate) -> list[str]:

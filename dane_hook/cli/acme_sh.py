@@ -30,7 +30,7 @@ from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.rollover.decision import Decision, Publication, Verdict
 from dane_hook.rollover.issuance import is_first_issuance, judge_issuance, serve_installed
 from dane_hook.rollover.observe import Observation
-from dane_hook.rollover.promotion import Action
+from dane_hook.rollover.promotion import Action, probe_exit
 from dane_hook.sources import acmesh
 from dane_hook.tlsa.generate import key_record
 from dane_hook.tlsa.record import TLSARecord, Usage
@@ -179,8 +179,8 @@ def _reload(args: argparse.Namespace) -> int:
         )
     print_reloads(done.reloads)
     if done.returncode is None:
-        return exit_for([outcome])
-    return done.returncode
+        return exit_for([outcome]) or probe_exit([outcome])
+    return done.returncode or probe_exit([outcome])  # a DANE sender would refuse (issue 13)
 
 
 def _print_staged(

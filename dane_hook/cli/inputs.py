@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.certs.keys import PublicKey
 from dane_hook.certs.names import dns_names
-from dane_hook.errors import UsageError
+from dane_hook.errors import UsageError, shown_path
 from dane_hook.exitcodes import ExitCode
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.tlsa.record import PROTOCOLS, absolute_name, owner_name
@@ -48,7 +48,7 @@ def read_chain(args: argparse.Namespace) -> tuple[ServedChain | None, PublicKey 
             raise UsageError("give --cert, --chain or --key")
         return None, key
     certificates = [c for f in files for c in load_certificates(f)]
-    chain = build_chain(certificates, key, source=" + ".join(files))
+    chain = build_chain(certificates, key, source=" + ".join(shown_path(f) for f in files))
     for stray in chain.stray:
         print(
             "dane-hook: warning: not on the leaf's issuer path, ignored: "
@@ -58,18 +58,37 @@ def read_chain(args: argparse.Namespace) -> tuple[ServedChain | None, PublicKey 
     return chain, key
 
 
-def owners(args: argparse.Namespace, chain: ServedChain | None) -> list[str]:
-    """TLSA owner names: --name, or --host/--port/--proto, or each DNS name of the leaf."""
+def owners(
+    args: argparse.Namespace, chain: ServedChain | None, *, required: bool = True
+) -> list[str]:
+    """TLSA owner names: --name, or --host/--port/--proto, or each host name of the leaf (its
+    subjectAltName dNSNames; a CA certificate has none). `required`: an owner is needed (zone
+    and nsupdate output), so having none is a usage error naming the options to add."""
     if args.name and args.host:
         raise UsageError("give --name or --host, not both")
     if args.name:
-        return [absolute_name(args.name)]
+        return [absolute_name(args.name, "owner name")]
     if args.host:
         return [owner_name(args.host, args.port, args.proto)]
+    names = dns_names(chain.leaf) if chain is not None else []
+    found: list[str] = []
+    for host in dict.fromkeys(n for n in names if not n.startswith("*.")):
+        try:
+            found.append(owner_name(host, args.port, args.proto))
+        except UsageError:
+            if required:
+                raise
+    if found or not required:
+        return found
     if chain is None:
-        return []
-    hosts = [n for n in dns_names(chain.leaf) if not n.startswith("*.")]
-    return [owner_name(h, args.port, args.proto) for h in dict.fromkeys(hosts)]
+        raise UsageError("a key has no DNS name: give --host or --name (or --format rdata)")
+    if names:
+        # RFC 7672 §3.2.3: a wildcard covers hosts, but the TLSA owner is the name of one host.
+        raise UsageError(
+            f"the certificate's only names are wildcards ({', '.join(names[:3])}): a TLSA "
+            "owner needs a host name: give --host or --name (or --format rdata)"
+        )
+    raise UsageError("no DNS name in this certificate: give --host or --name (or --format rdata)")
 
 
 def add_endpoint_argument(parser: argparse.ArgumentParser) -> None:

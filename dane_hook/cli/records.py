@@ -11,6 +11,7 @@ from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.render.records import RECORDS_RENDERERS, RecordsFormat, RecordsOutput
 from dane_hook.tlsa.generate import RecordSource, chain_records, key_records, parse_params
+from dane_hook.tlsa.record import u_label_form
 
 DEFAULT_TTL = 3600
 
@@ -45,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the configuration's state_dir, /var/lib/dane-hook)",
     )
     parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the configuration file, read for its state_dir with --issuers catalog "
+        "(default: $DANE_HOOK_CONFIG, else /etc/dane-hook/config.toml)",
+    )
+    parser.add_argument(
         "--format",
         choices=[f.value for f in RecordsFormat],
         default=RecordsFormat.ZONE.value,
@@ -60,15 +67,22 @@ def execute(args: argparse.Namespace) -> int:
     if args.issuers == "catalog":
         if chain is None:
             raise UsageError("--issuers catalog needs the chain: give --chain or --cert")
-        sources = catalog_records(chain, params, args.state_dir)
+        sources = catalog_records(chain, params, args.state_dir, args.config)
     elif chain is not None:
         sources = chain_records(chain, params)
     else:
         sources = key_records(key, params)  # type: ignore[arg-type]
     fmt = RecordsFormat(args.format)
-    names = owners(args, chain)
-    if fmt in (RecordsFormat.ZONE, RecordsFormat.NSUPDATE) and not names:
-        raise UsageError("zone lines need an owner: give --host or --name (or --format rdata)")
+    # rdata and JSON need no owner (issue 15): only zone lines and nsupdate fail without one.
+    names = owners(args, chain, required=fmt in (RecordsFormat.ZONE, RecordsFormat.NSUPDATE))
+    given = args.name or args.host
+    if given and names and not given.isascii():
+        # Show both forms of an IDN (RFC 5890 §2.3.2.1): the zone holds the A-labels.
+        print(
+            f"dane-hook: note: the owner {u_label_form(names[0])} is {names[0]} in DNS "
+            "(IDNA A-labels)",
+            file=sys.stderr,
+        )
     if not sources:
         raise UsageError(
             f"--params {args.params} gives no record for this input "
@@ -79,7 +93,10 @@ def execute(args: argparse.Namespace) -> int:
 
 
 def catalog_records(
-    chain: ServedChain, params: list[tuple[int, int, int]], state_dir: str | None
+    chain: ServedChain,
+    params: list[tuple[int, int, int]],
+    state_dir: str | None,
+    config: str | None = None,
 ) -> list[RecordSource]:
     """The leaf's usage 3 records, then usage 2 records for every intermediate the CA may issue
     the leaf's key type from, the chain's own issuer first. The catalog is imported here only:
@@ -91,7 +108,7 @@ def catalog_records(
     from dane_hook.config import load_config
 
     now = datetime.now(timezone.utc)
-    catalog = load_catalog(state_dir or load_config(None).state_dir, now)
+    catalog = load_catalog(state_dir or load_config(config).state_dir, now)
     for warning in catalog.warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
     issuers = issuers_for(chain, catalog, now)

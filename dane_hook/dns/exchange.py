@@ -28,7 +28,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from dane_hook.errors import LookupFailure, UsageError
+from dane_hook.errors import LookupFailure, UsageError, shown
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds to wait for one answer to one try."""
@@ -64,7 +64,7 @@ class Resolver:
         if spec.startswith("["):
             host, closed, rest = spec[1:].partition("]")
             if not closed or (rest and not rest.startswith(":")):
-                raise UsageError(f"resolver {text!r}: write an IPv6 address as [ADDR]:PORT")
+                raise UsageError(f"resolver {shown(text)}: write an IPv6 address as [ADDR]:PORT")
             port_text = rest[1:] if rest else None
         elif spec.count(":") == 1:
             host, port_text = spec.split(":")
@@ -74,13 +74,13 @@ class Resolver:
             address = str(ipaddress.ip_address(host))
         except ValueError as exc:
             raise UsageError(
-                f"resolver {text!r}: {host!r} is not an IP address",
+                f"resolver {shown(text)}: not an IP address",
                 "give the resolver as ADDR[:PORT], for example 127.0.0.1:53 or [::1]:53",
             ) from exc
         if port_text is None:
             return cls(address)
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise UsageError(f"resolver {text!r}: port {port_text!r} is not between 1 and 65535")
+            raise UsageError(f"resolver {shown(text)}: the port is not between 1 and 65535")
         return cls(address, int(port_text))
 
     @classmethod
@@ -433,4 +433,4 @@ def to_name(owner: str) -> dns.name.Name:
     try:
         return dns.name.from_text(owner.strip())
     except dns.exception.DNSException as exc:
-        raise UsageError(f"not a DNS name: {owner!r} ({exc})") from exc
+        raise UsageError(f"not a DNS name: {shown(owner)} ({exc})") from exc

@@ -21,10 +21,10 @@ from dane_hook.dns.lookup import (
     TLSAAnswer,
     lookup_tlsa,
 )
-from dane_hook.errors import LookupFailure, UsageError
+from dane_hook.errors import LookupFailure
 from dane_hook.rollover.decision import Publication, Published
 from dane_hook.rollover.state import State
-from dane_hook.tlsa.record import absolute_name, owner_name
+from dane_hook.tlsa.record import endpoint_name, owner_name
 
 _PUBLICATION = {
     Status.SECURE: Publication.SECURE,
@@ -66,13 +66,7 @@ class Observation:
 
 def parse_endpoint(text: str, default_port: int = 25) -> str:
     """`_25._tcp.mx.example.com`, or `mx.example.com[:PORT]` (TCP), as a TLSA owner name."""
-    spec = text.strip()
-    if spec.startswith("_"):
-        return absolute_name(spec)
-    host, _, port = spec.partition(":")
-    if port and not port.isdigit():
-        raise UsageError(f"endpoint {text!r}: the port {port!r} is not a number")
-    return owner_name(host, int(port) if port else default_port)
+    return endpoint_name(text, default_port)
 
 
 def host_of(endpoint: str) -> str:

@@ -51,7 +51,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dane_hook.certs.chain import ServedChain, not_after, not_before
 from dane_hook.certs.keys import PublicKey
-from dane_hook.errors import BadInput
+from dane_hook.config import absolute_name
+from dane_hook.errors import BadInput, UsageError, shown_path
 from dane_hook.sources.files import load_public_key, parse_certificates, read_input
 
 B64_START = "__ACME_BASE64__START_"
@@ -108,7 +109,18 @@ def names_of(domain: str, alt: str | None) -> list[str]:
     names = [domain]
     if alt and alt != NO_VALUE:
         names += [n.strip() for n in alt.split(",") if n.strip() and n.strip() != NO_VALUE]
-    return list(dict.fromkeys(n.lower().rstrip(".") for n in names if n))
+    return list(dict.fromkeys(_a_labels(n) for n in names if n))
+
+
+def _a_labels(name: str) -> str:
+    """An order's name as certificates and DNS hold it: lowercase A-labels (RFC 5891 §4),
+    a leading "*." kept (acme.sh orders wildcards)."""
+    wildcard = name.startswith("*.")
+    try:
+        host = absolute_name(name[2:] if wildcard else name, "domain").rstrip(".")
+    except UsageError as exc:
+        raise BadInput(f"Le_Domain/Le_Alt: {exc}") from exc
+    return f"*.{host}" if wildcard else host
 
 
 @dataclass(frozen=True)
@@ -169,18 +181,33 @@ def locate(
     """The domain folder of a pre-hook run: from --key, else DOMAIN_PATH (or the working
     directory, where acme.sh runs its hooks) and the domain name (--domain, else Le_Domain)."""
     given = key or environment.get("CERT_KEY_PATH")
+    name = _checked_domain(domain, "--domain") or _checked_domain(
+        environment.get("Le_Domain"), "Le_Domain"
+    )
     if given:
         path = Path(given)
         path = path if path.is_absolute() else cwd / path
-        return DomainFolder(domain or environment.get("Le_Domain") or _name_of_key(path), path)
-    name = domain or environment.get("Le_Domain")
+        return DomainFolder(name or _name_of_key(path), path)
     if not name:
         raise BadInput(
             "no key: neither --key nor Le_Domain is given",
-            "run as acme.sh's --pre-hook 'dane-hook acme-sh pre --key \"$CERT_KEY_PATH\"'",
+            "run it as acme.sh's pre-hook: 'dane-hook acme-sh pre --key \"$CERT_KEY_PATH\"'",
         )
     folder = Path(environment.get("DOMAIN_PATH") or cwd)
     return DomainFolder(name, folder / f"{name}.key")
+
+
+def _checked_domain(name: str | None, source: str) -> str | None:
+    """An acme.sh main domain, once it is known to be a DNS name: it becomes a file name
+    and TLSA owners. acme.sh allows a wildcard main domain ("*.example.com", its folder is
+    named so too), so a leading "*." is accepted."""
+    if not name:
+        return None
+    try:
+        absolute_name(name[2:] if name.startswith("*.") else name, "domain")
+    except UsageError as exc:
+        raise BadInput(f"{source}: {exc}") from exc
+    return name
 
 
 def _name_of_key(path: Path) -> str:
@@ -254,17 +281,19 @@ def installed_from_environment(
         if not value:
             raise BadInput(
                 f"{variable} is not set",
-                "run as acme.sh's --reloadcmd 'dane-hook acme-sh reload -- COMMAND'",
+                "run it as acme.sh's reload command: 'dane-hook acme-sh reload -- COMMAND'",
             )
         path = Path(value)
         if not path.is_file():
-            raise BadInput(f"{variable}={value}: no such file", "check acme.sh's domain folder")
+            raise BadInput(
+                f"{variable}={shown_path(value)}: no such file", "check acme.sh's domain folder"
+            )
         paths[variable] = path
-    name = domain or environment.get("Le_Domain", "")
+    name = domain or _checked_domain(environment.get("Le_Domain"), "Le_Domain")
     if not name:
         raise BadInput(
             "Le_Domain is not set",
-            "run as acme.sh's --reloadcmd, or give --name",
+            "run it as acme.sh's reload command, or give --name",
         )
     key = paths["CERT_KEY_PATH"]
     staged = environment.get("Le_Next_Domain_Key", "")

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dane_hook.errors import BadInput
+from dane_hook.errors import BadInput, shown_path
 
 ALL_FOUR = ("cert", "chain", "fullchain", "privkey")
 _VERSION = re.compile(r"^(cert|chain|fullchain|privkey)(\d+)\.pem$")
@@ -134,7 +134,7 @@ def lineage_of_live_dir(live_dir: Path) -> Lineage:
     """The lineage of RENEWED_LINEAGE (certbot's deploy hook: the live/NAME directory)."""
     live = Path(live_dir)
     if live.parent.name != "live":
-        raise BadInput(f"{live}: not a certbot live/NAME directory")
+        raise BadInput(f"{shown_path(live)}: not a certbot live/NAME directory")
     return read_lineage(live.parent.parent, live.name)
 
 

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dane_hook.certs.keys import PublicKey, checked_key
-from dane_hook.errors import BadInput
+from dane_hook.errors import BadInput, shown_path
 
 # A full CA bundle (ca-certificates.crt) is about 200 KiB; certificate files are a few KiB.
 MAX_FILE_SIZE = 2 * 1024 * 1024
@@ -27,19 +27,24 @@ def read_input(path: str | Path) -> bytes:
         with p.open("rb") as handle:
             data = handle.read(MAX_FILE_SIZE + 1)
     except FileNotFoundError as exc:
-        raise BadInput(f"{p}: no such file", "check the path") from exc
+        raise BadInput(f"{shown_path(p)}: no such file", "check the path") from exc
     except IsADirectoryError as exc:
-        raise BadInput(f"{p}: is a directory, not a file", "give the path of a PEM file") from exc
+        raise BadInput(
+            f"{shown_path(p)}: is a directory, not a file", "give the path of a PEM file"
+        ) from exc
     except PermissionError as exc:
-        raise BadInput(f"{p}: permission denied", "run as a user that may read it") from exc
+        raise BadInput(
+            f"{shown_path(p)}: permission denied", "run as a user that may read it"
+        ) from exc
     except OSError as exc:
-        raise BadInput(f"{p}: cannot be read ({exc.strerror or exc})") from exc
+        raise BadInput(f"{shown_path(p)}: cannot be read ({exc.strerror or exc})") from exc
     if len(data) > MAX_FILE_SIZE:
         raise BadInput(
-            f"{p}: larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB, not a certificate or key file"
+            f"{shown_path(p)}: larger than {MAX_FILE_SIZE // (1024 * 1024)} MiB, "
+            "not a certificate or key file"
         )
     if not data.strip():
-        raise BadInput(f"{p}: the file is empty")
+        raise BadInput(f"{shown_path(p)}: the file is empty")
     return data
 
 
@@ -58,12 +63,12 @@ def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
     blocks = pem_blocks(data)
     if not blocks:
         if b"-----BEGIN" in data:
-            raise BadInput(f"{path}: a PEM block is not terminated (truncated file?)")
+            raise BadInput(f"{shown_path(path)}: a PEM block is not terminated (truncated file?)")
         try:
             return [_parsed(x509.load_der_x509_certificate(data))]
         except Exception as exc:  # cryptography raises ValueError and others on garbage
             raise BadInput(
-                f"{path}: holds no certificate (neither PEM nor DER)",
+                f"{shown_path(path)}: holds no certificate (neither PEM nor DER)",
                 "give the certificate or fullchain file",
             ) from exc
     certificates: list[x509.Certificate] = []
@@ -73,15 +78,17 @@ def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
         try:
             certificates.append(_parsed(x509.load_pem_x509_certificate(block)))
         except Exception as exc:
-            raise BadInput(f"{path}: PEM block {number} is not a valid certificate") from exc
+            raise BadInput(
+                f"{shown_path(path)}: PEM block {number} is not a valid certificate"
+            ) from exc
     if not certificates:
         labels = ", ".join(sorted({label.decode() for label, _ in blocks}))
         raise BadInput(
-            f"{path}: holds no certificate (found {labels})",
-            "give the certificate or fullchain file, and the key with --key",
+            f"{shown_path(path)}: holds no certificate (found {labels})",
+            "give the certificate or fullchain file here, not the key",
         )
     if data.count(b"-----BEGIN") > len(blocks):
-        raise BadInput(f"{path}: a PEM block is not terminated (truncated file?)")
+        raise BadInput(f"{shown_path(path)}: a PEM block is not terminated (truncated file?)")
     return certificates
 
 
@@ -112,7 +119,7 @@ def parse_public_key(data: bytes, path: str) -> PublicKey:
         b"Proc-Type: 4,ENCRYPTED" in block for _, block in blocks
     ):
         raise BadInput(
-            f"{path}: the private key is encrypted",
+            f"{shown_path(path)}: the private key is encrypted",
             "give the unencrypted key the server uses, or the certificate instead",
         )
     for label, block in blocks:
@@ -124,12 +131,14 @@ def parse_public_key(data: bytes, path: str) -> PublicKey:
             except BadInput:
                 raise
             except Exception as exc:
-                raise BadInput(f"{path}: the public key cannot be read") from exc
+                raise BadInput(f"{shown_path(path)}: the public key cannot be read") from exc
     if blocks:
         found = ", ".join(sorted({label.decode() for label in labels}))
-        raise BadInput(f"{path}: holds no key (found {found})", "give the private key file")
+        raise BadInput(
+            f"{shown_path(path)}: holds no key (found {found})", "give the private key file"
+        )
     if b"-----BEGIN" in data:
-        raise BadInput(f"{path}: a PEM block is not terminated (truncated file?)")
+        raise BadInput(f"{shown_path(path)}: a PEM block is not terminated (truncated file?)")
     try:
         return _public_of_private(path, serialization.load_der_private_key, data)
     except BadInput:
@@ -137,7 +146,7 @@ def parse_public_key(data: bytes, path: str) -> PublicKey:
     try:
         return checked_key(serialization.load_der_public_key(data), str(path))
     except Exception as exc:
-        raise BadInput(f"{path}: holds no key (neither PEM nor DER)") from exc
+        raise BadInput(f"{shown_path(path)}: holds no key (neither PEM nor DER)") from exc
 
 
 def _public_of_private(path: str | Path, loader: object, data: bytes) -> PublicKey:
@@ -146,10 +155,12 @@ def _public_of_private(path: str | Path, loader: object, data: bytes) -> PublicK
     except TypeError as exc:
         # cryptography: "Password was not given but private key is encrypted"
         raise BadInput(
-            f"{path}: the private key is encrypted",
+            f"{shown_path(path)}: the private key is encrypted",
             "give the unencrypted key the server uses, or the certificate instead",
         ) from exc
     except Exception as exc:
-        raise BadInput(f"{path}: the private key cannot be read (damaged or unsupported)") from exc
+        raise BadInput(
+            f"{shown_path(path)}: the private key cannot be read (damaged or unsupported)"
+        ) from exc
     # The message must never include key material: only the path and the kind of failure.
     return checked_key(private.public_key(), str(path))

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from dane_hook.certs.chain import ServedChain
 from dane_hook.certs.keys import PublicKey
 from dane_hook.certs.keys import spki_der as key_spki_der
-from dane_hook.errors import BadInput
+from dane_hook.errors import BadInput, shown
 from dane_hook.tlsa.record import MatchingType, Selector, TLSARecord, Usage
 
 DEFAULT_LEAF_PARAMS = (3, 1, 1)
@@ -107,13 +107,13 @@ def parse_params(text: str) -> list[tuple[int, int, int]]:
     triples: list[tuple[int, int, int]] = []
     for item in text.split(","):
         digits = item.replace(" ", "")
-        if len(digits) != 3 or not digits.isdigit():
-            raise BadInput(f"--params: {item.strip()!r} is not three digits like 311")
+        if len(digits) != 3 or not (digits.isascii() and digits.isdigit()):
+            raise BadInput(f"--params: {shown(item, 16)} is not three digits like 311")
         usage, selector, mtype = (int(d) for d in digits)
         if usage not in (Usage.DANE_TA, Usage.DANE_EE):
             raise BadInput(f"--params: usage {usage} is not 2 or 3 (SMTP uses DANE-TA and DANE-EE)")
         if selector not in (0, 1) or mtype not in (0, 1, 2):
-            raise BadInput(f"--params: {item.strip()!r}: selector is 0 or 1, matching type 0-2")
+            raise BadInput(f"--params: {shown(item, 16)}: selector is 0 or 1, matching type 0-2")
         triples.append((usage, selector, mtype))
     return triples
 

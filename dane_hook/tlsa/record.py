@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from dane_hook.errors import BadInput, UsageError
+# Host and owner names are read by the configuration too, which comes first in the pipeline:
+# their rules live in dane_hook.config and are re-exported here, where records need them.
+from dane_hook.config import PROTOCOLS as PROTOCOLS
+from dane_hook.config import a_label as a_label
+from dane_hook.config import absolute_name as absolute_name
+from dane_hook.config import endpoint_name as endpoint_name
+from dane_hook.config import owner_name as owner_name
+from dane_hook.config import u_label_form as u_label_form
+from dane_hook.errors import BadInput, shown
 
 if TYPE_CHECKING:
     import dns.rdata
@@ -106,8 +114,9 @@ class TLSARecord:
         return cls(int(rdata.usage), int(rdata.selector), int(rdata.mtype), bytes(rdata.cert))
 
     @classmethod
-    def from_text(cls, text: str) -> TLSARecord:
-        """Parse `U S M HEX` (spaces inside the hex allowed) through dnspython."""
+    def from_text(cls, text: str, where: str = "") -> TLSARecord:
+        """Parse `U S M HEX` (spaces inside the hex allowed) through dnspython; `where` names
+        the input in errors ("FILE: line 3", "--record")."""
         import dns.exception
         import dns.rdata
         import dns.rdataclass
@@ -119,11 +128,24 @@ class TLSARecord:
             fields = _wrong_length_digest(text)
             if fields is not None:
                 return cls(*fields)
-            raise BadInput(
-                f"not a TLSA record: {text.strip()!r} ({exc})",
-                "write it as 'USAGE SELECTOR MTYPE HEX', for example '3 1 1 <64 hex digits>'",
-            ) from exc
+            raise not_a_record(text, where, str(exc)) from exc
         return cls.from_rdata(rdata)
+
+
+_LOOKS_LIKE_RECORD = re.compile(r"^\s*\d{1,3}\s+\d{1,3}\s+\d{1,3}(?:\s|$)")
+
+
+def not_a_record(text: str, where: str, detail: str = "") -> BadInput:
+    """The error for a line that is not a TLSA record. The line is quoted only when it already
+    looks like one (three small numbers first), and then only a short prefix of it: a wrong
+    file given as TLSA text may be a private key without its PEM armour (issue 15)."""
+    prefix = f"{where}: " if where else ""
+    message = f"{prefix}not a TLSA record: expected 'USAGE SELECTOR MTYPE DATA'"
+    if _LOOKS_LIKE_RECORD.match(text):
+        message += f", found {shown(text, 24)}"
+        if detail and shown(detail).startswith("'"):
+            message += f" ({detail})"
+    return BadInput(message, "for example '3 1 1 <64 hex digits>'")
 
 
 def _wrong_length_digest(text: str) -> tuple[int, int, int, bytes] | None:
@@ -174,18 +196,23 @@ def unusable_reason(record: TLSARecord) -> str | None:
 _TLSA_TOKEN = re.compile(r"(?:^|\s)TLSA\s+(\d+\s+\d+\s+\d+(?:\s.*)?)$", re.IGNORECASE)
 
 
-def parse_records_text(text: str) -> list[TLSARecord]:
+def parse_records_text(text: str, source: str = "") -> list[TLSARecord]:
     """Records from zone lines (`owner [ttl] [IN] TLSA U S M HEX`) or bare `U S M HEX` lines.
 
     Comments (`;` or `#` at the start) and blank lines are skipped; parentheses may spread a
-    record over several lines as in a zone file (RFC 1035 §5.1).
+    record over several lines as in a zone file (RFC 1035 §5.1). Errors name `source` and the
+    line a record starts on.
     """
     records: list[TLSARecord] = []
     pending = ""
-    for raw in text.splitlines():
+    start = 0
+    prefix = f"{source}: " if source else ""
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(";", 1)[0].rstrip()
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if not pending:
+            start = number
         pending = f"{pending} {line}" if pending else line
         if pending.count("(") > pending.count(")"):
             continue
@@ -194,38 +221,9 @@ def parse_records_text(text: str) -> list[TLSARecord]:
         if logical.startswith("$"):
             continue
         found = _TLSA_TOKEN.search(logical)
-        records.append(TLSARecord.from_text(found.group(1) if found else logical))
+        records.append(
+            TLSARecord.from_text(found.group(1) if found else logical, f"{prefix}line {start}")
+        )
     if pending:
-        raise BadInput(f"unbalanced parentheses in TLSA text: {pending.strip()!r}")
+        raise BadInput(f"{prefix}line {start}: unbalanced parentheses in TLSA text")
     return records
-
-
-PROTOCOLS = ("tcp", "udp", "sctp")
-
-
-def owner_name(host: str, port: int = 25, proto: str = "tcp") -> str:
-    """`_PORT._PROTO.HOST.`, the TLSA owner name of RFC 6698 §3 (absolute, lowercase)."""
-    if not 0 < port < 65536:
-        raise UsageError(f"port {port} is not between 1 and 65535")
-    if proto not in PROTOCOLS:
-        raise UsageError(f"protocol {proto!r} is not one of {', '.join(PROTOCOLS)}")
-    return absolute_name(f"_{port}._{proto}.{host.rstrip('.')}")
-
-
-def absolute_name(text: str) -> str:
-    """A host or owner name, lowercase, with its trailing dot (RFC 1035 §2.3.4 limits).
-
-    Checked by hand rather than by dnspython: only the lengths and empty labels matter here,
-    and `records` should not pay for importing a DNS library.
-    """
-    name = text.strip().rstrip(".").lower()
-    labels = name.split(".")
-    if not name or any(not label for label in labels):
-        raise UsageError(f"not a DNS name: {text!r} (empty label)")
-    if any(len(label.encode()) > 63 for label in labels):
-        raise UsageError(f"not a DNS name: {text!r} (a label is longer than 63 octets)")
-    if len(name.encode()) + 2 > 255:
-        raise UsageError(f"not a DNS name: {text!r} (longer than 255 octets)")
-    if any(c.isspace() or c in '\\()";' for c in name):
-        raise UsageError(f"not a DNS name: {text!r} (white space or a special character)")
-    return f"{name}."
