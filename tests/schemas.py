@@ -22,6 +22,7 @@ _KIND_BY_KEY = {
     "plans": "plan",
     "lineages": "status",
     "keys": "catalog",
+    "addresses": "probe",
 }
 KINDS = tuple(_KIND_BY_KEY.values())
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.cli.inputs import (
@@ -15,11 +17,16 @@ from dane_hook.cli.inputs import (
     worst_exit,
 )
 from dane_hook.cli.lineage import add_lookup_arguments, config_of, settings_of
+from dane_hook.cli.probe import add_probe_arguments, limits_of
 from dane_hook.errors import UsageError
+from dane_hook.exitcodes import ExitCode
 from dane_hook.render.check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.rollover.assess import Candidate, CheckRequest, CheckResult, check_chains
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.storage import DEFAULT_STATE_DIR
+
+if TYPE_CHECKING:
+    from dane_hook.probe.report import ProbeReport
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=[f.value for f in CheckFormat], default=CheckFormat.TEXT.value
     )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="also probe every address of the endpoints: what a DANE sender sees on the wire",
+    )
+    add_probe_arguments(parser)
 
 
 def candidates(args: argparse.Namespace) -> tuple[Candidate, ...]:
@@ -120,5 +133,30 @@ def execute(args: argparse.Namespace) -> int:
         now,
         {(c.candidate.label, e): cover for c in checked for e, cover in c.coverage.items()},
     )
-    sys.stdout.writelines(CHECK_RENDERERS[CheckFormat(args.format)](report))
-    return exit_of(result)
+    rendered = "".join(CHECK_RENDERERS[CheckFormat(args.format)](report))
+    code = exit_of(result)
+    if not args.probe:
+        sys.stdout.write(rendered)
+        return code
+    probed = probe_checked(args, result)
+    if CheckFormat(args.format) is CheckFormat.JSON:
+        # The same fields as `probe --format json` (probe.schema.json), under "probe".
+        document = json.loads(rendered)
+        document["probe"] = probed.to_json()
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(rendered)
+        sys.stdout.write("probe:\n" + "".join(f"  {line}\n" for line in probed.lines()))
+    return worst_exit([ExitCode(code), probed.exit_code()])
+
+
+def probe_checked(args: argparse.Namespace, result: CheckResult) -> ProbeReport:
+    """The addresses of every checked endpoint, probed and judged."""
+    from dane_hook.probe.report import ProbeSettings, probe_endpoints
+
+    limits, budget = limits_of(args)
+    config = config_of(args)
+    lookup = settings_of(args, config)
+    endpoints = [o.endpoint for c in result.checked for o in c.observations]
+    settings = ProbeSettings(lookup.resolver, lookup.timeout, lookup.tries, limits, budget)
+    return probe_endpoints(list(dict.fromkeys(endpoints)), settings)

@@ -26,6 +26,7 @@ from dane_hook.cli.publish import exit_for_reports, print_reports
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.lineages import deploy
+from dane_hook.rollover.promotion import probe_exit
 from dane_hook.sources.certbot import lineage_of_live_dir
 
 
@@ -43,7 +44,7 @@ def execute(args: argparse.Namespace) -> int:
     if not live:
         raise UsageError(
             "no lineage: RENEWED_LINEAGE is not set",
-            "run as certbot's --deploy-hook, or give --lineage /etc/letsencrypt/live/NAME",
+            "run it as certbot's deploy hook, or give --lineage /etc/letsencrypt/live/NAME",
         )
     config = config_of(args)
     lineage = lineage_of_live_dir(Path(live))
@@ -58,4 +59,6 @@ def execute(args: argparse.Namespace) -> int:
     reports = [deployed.publication] if deployed.publication is not None else []
     print_reports(reports)
     failed = exit_for_reports(reports)
+    # A probe after a promotion that a DANE sender would refuse is exit 1 (issue 13).
+    failed = failed or probe_exit([deployed.outcome, *deployed.released])
     return failed if failed != ExitCode.OK else exit_for([deployed.outcome])

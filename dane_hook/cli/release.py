@@ -17,6 +17,7 @@ from dane_hook.cli.lineage import (
 )
 from dane_hook.cli.publish import exit_for_reports, print_reports
 from dane_hook.exitcodes import ExitCode
+from dane_hook.rollover.promotion import probe_exit
 from dane_hook.rollover.publishing import timer_run
 
 
@@ -41,4 +42,5 @@ def execute(args: argparse.Namespace) -> int:
         print("nothing is held")
     # A failed publication has its own status (6): records did not go out, retried next run.
     failed = exit_for_reports(run.publications)
+    failed = failed or probe_exit(outcomes)  # a DANE sender would refuse (issue 13)
     return failed if failed != ExitCode.OK else exit_for(outcomes)

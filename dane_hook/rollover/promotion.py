@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dane_hook.certs.chain import ServedChain, build_chain, not_after
 from dane_hook.config import Config
 from dane_hook.errors import Error
+from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.decision import Decision, Published, decide
 from dane_hook.rollover.observe import Observation, Settings, endpoints_of, host_of, observe
 from dane_hook.rollover.plan import Plan, make_plan
@@ -25,10 +28,16 @@ from dane_hook.rollover.served_view import ChainFiles, ServedView, discard, writ
 from dane_hook.rollover.state import Enrollment, Held, State
 from dane_hook.sources.files import parse_certificates, parse_public_key
 
+if TYPE_CHECKING:
+    from dane_hook.probe.report import ProbeReport
+
 RELOAD_TIMEOUT = 300
 """Seconds a reload command may take before it is stopped."""
 EXPIRY_LIMIT = timedelta(days=1)
 """How long before the served certificate expires the expiry action applies."""
+PROBE_SETTLE = (1.0, 3.0)
+"""Seconds to wait before probing again while a DANE sender would refuse: a reload that
+returns before the service has restarted (systemctl reload of a forking service) gets time."""
 
 
 class Action:
@@ -50,6 +59,25 @@ class ReloadResult:
 
 
 @dataclass(frozen=True)
+class AfterPromotion:
+    """The live probe after a promotion and its reload (issue 13)."""
+
+    report: ProbeReport
+    """What the lineage's addresses presented after the reload."""
+    rolled_back: str | None = None
+    """The version served again (rollback_on_probe_failure), None without a rollback."""
+    reloads: tuple[ReloadResult, ...] = ()
+    """The reload commands run again after the rollback."""
+    after: ProbeReport | None = None
+    """The probe after the rollback."""
+
+    @property
+    def failed(self) -> bool:
+        """A DANE sender would have refused the promoted chain as presented."""
+        return self.report.refuses
+
+
+@dataclass(frozen=True)
 class Outcome:
     lineage: str
     action: str
@@ -59,10 +87,22 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     reloads: tuple[ReloadResult, ...] = ()
     version: str = ""
+    probe: AfterPromotion | None = None
+    """The probe after a promotion; None when it did not run (see LineageConfig.probe)."""
 
     @property
     def reload_failed(self) -> bool:
         return any(r.returncode != 0 for r in self.reloads)
+
+    @property
+    def probe_failed(self) -> bool:
+        return self.probe is not None and self.probe.failed
+
+
+def probe_exit(outcomes: Sequence[Outcome]) -> ExitCode:
+    """1 (unsafe) when a probe after a promotion found that a DANE sender would refuse, else
+    0: the promotion commands exit non-zero then, rolled back or not."""
+    return ExitCode.UNSAFE if any(o.probe_failed for o in outcomes) else ExitCode.OK
 
 
 @dataclass(frozen=True)
@@ -183,10 +223,18 @@ def judge(
     explicit: Sequence[str],
     context: Context,
     state: State,
+    observed: Mapping[str, Observation] | None = None,
 ) -> Judgement:
-    """Observe the candidate's endpoints (updating first-seen times in `state`) and decide."""
+    """Observe the candidate's endpoints (updating first-seen times in `state`) and decide.
+
+    `observed`: endpoints a caller already observed in one batch for many lineages (status);
+    only those missing from it are looked up here."""
     endpoints = endpoints_of(candidate, explicit, context.config.ports)
-    observations = tuple(observe(endpoints, context.settings, state, context.now))
+    known = observed or {}
+    missing = [e for e in endpoints if e not in known]
+    looked = observe(missing, context.settings, state, context.now) if missing else []
+    fresh = {o.endpoint: o for o in looked}
+    observations = tuple(known[e] if e in known else fresh[e] for e in endpoints)
     hosts = {o.endpoint: host_of(o.endpoint) for o in observations}
     decision = decide(
         candidate,
@@ -219,7 +267,14 @@ def consider(
         candidate, current, explicit_endpoints(config, lineage, enrollment), context, state
     )
     observations, hosts, decision = judged.observations, judged.hosts, judged.decision
-    plan = make_plan(candidate, [], judged.published, decision, context.now, host_of=hosts)
+    # What other lineages at these endpoints serve or hold, and this one's staged next key,
+    # stay in step 3 (issue 15, 8b). assess imports this module: imported here.
+    from dane_hook.rollover.assess import enrolled_in_use, in_use_at
+
+    in_use = in_use_at(candidate, list(hosts), enrolled_in_use(config, state), replacing=lineage)
+    plan = make_plan(
+        candidate, [], judged.published, decision, context.now, host_of=hosts, in_use=in_use
+    )
     warnings, at_limit = (
         _expiry(current, config, context.now) if not decision.servable else ([], False)
     )
@@ -244,7 +299,18 @@ def consider(
         view.install(files)
         state.held.pop(lineage, None)
         drop_candidate(config, lineage)
-        return outcome(Action.PROMOTED, run_reloads(commands))
+        reloads = run_reloads(commands)
+        probed = probe_after_promotion(
+            lineage,
+            view,
+            [o.endpoint for o in observations],
+            commands,
+            context,
+            can_roll_back=current_files is not None,
+        )
+        if probed is not None:
+            warnings.extend(probe_warnings(lineage, probed, context.config))
+        return replace(outcome(Action.PROMOTED, reloads), probe=probed)
     store_candidate(config, lineage, files)
     previous = state.held.get(lineage)
     since = previous.since if previous and previous.version == version else context.now
@@ -257,6 +323,122 @@ def consider(
         tuple(tuple(c) for c in extra_reload),
     )
     return outcome(Action.HELD)
+
+
+def _probe(
+    endpoints: Sequence[str], view: ServedView, context: Context, *, local_only: bool
+) -> ProbeReport | None:
+    """The endpoints' addresses probed and judged; None: nothing to probe (auto mode)."""
+    from dane_hook.probe.report import (
+        ProbeSettings,
+        local_targets,
+        probe_targets,
+        served_ders,
+        targets_of_endpoints,
+    )
+    from dane_hook.probe.wire import Limits
+
+    # Shorter than an interactive probe's 30 s: a hook that waits on a hung service still ends
+    # (at most 3 probes before and 3 after a rollback, PROBE_SETTLE apart).
+    limits = Limits(connect_timeout=5.0, read_timeout=5.0, deadline=10.0)
+    settings = ProbeSettings(
+        context.settings.resolver, context.settings.timeout, context.settings.tries, limits
+    )
+    found = targets_of_endpoints(endpoints, settings)
+    if local_only:
+        found = local_targets(found)
+        if not found.targets:
+            return None
+    served = served_ders(view.read_current().fullchain, f"served view {view.root}")
+    report = probe_targets(found, settings, served=served, now=context.now)
+    for pause in PROBE_SETTLE:
+        if not report.refuses:
+            break
+        time.sleep(pause)
+        report = probe_targets(found, settings, served=served, now=context.now)
+    return report
+
+
+def probe_after_promotion(
+    lineage: str,
+    view: ServedView,
+    endpoints: Sequence[str],
+    commands: Sequence[Sequence[str]],
+    context: Context,
+    *,
+    can_roll_back: bool,
+) -> AfterPromotion | None:
+    """Probe what the lineage's addresses present now; roll back when configured and refused.
+
+    `probe = true` probes every address of the endpoints; unset, only those of this host
+    (and nothing when there is none); false, nothing. A DANE sender refuses an address whose
+    presented chain the published records do not authenticate (RFC 7672 §2.2): the served
+    files are right, so the service did not reload, or reads other files.
+    """
+    settings = context.config.lineage(lineage)
+    if settings.probe is False or not endpoints:
+        return None
+    report = _probe(endpoints, view, context, local_only=settings.probe is None)
+    if report is None:
+        return None
+    if not report.refuses or not settings.rollback_on_probe_failure or not can_roll_back:
+        return AfterPromotion(report)
+    version = view.rollback()
+    reloads = run_reloads(commands)
+    after = _probe(endpoints, view, context, local_only=settings.probe is None)
+    return AfterPromotion(report, version, reloads, after)
+
+
+def probe_warnings(lineage: str, probed: AfterPromotion, config: Config) -> list[str]:
+    """What the promotion's output says about the probe: nothing when all is well."""
+    report = probed.report
+    lines = [f"{lineage}: probe after the reload: {line}" for line in report.problems]
+    stale = [
+        v for v in report.verdicts if report.in_served_view(v) is False and not v.sender_refuses
+    ]
+    if stale:
+        # Delivered today, by records of the chain still presented: once those records are
+        # retired (RFC 7671 §8.1, step 3 of the plan), DANE senders refuse. Said now.
+        lines.append(
+            f"{lineage}: probe after the reload: {len(stale)} address(es) still present another "
+            "chain than the served view (the reload did not take effect, or the service reads "
+            "other files); do not retire the old records before they present it:"
+        )
+        lines += [f"{lineage}:   {report.line_of(v)}" for v in stale]
+    if not report.refuses:
+        return lines
+    refusing = report.refusing
+    lines.append(
+        f"{lineage}: probe after the reload: a DANE sender would refuse delivery at "
+        f"{len(refusing)} of {len(report.verdicts)} addresses (RFC 7672 §2.2):"
+    )
+    lines += [f"{lineage}:   {report.line_of(v)}" for v in refusing]
+    if probed.rolled_back is None:
+        why = (
+            "there is no previous version to roll back to"
+            if config.lineage(lineage).rollback_on_probe_failure
+            else "rollback_on_probe_failure is off"
+        )
+        lines.append(
+            f"{lineage}: the new chain stays served ({why}): make the service present the "
+            "served view's files after its reload"
+        )
+        return lines
+    failed = [r for r in probed.reloads if r.returncode != 0]
+    after = probed.after
+    now = (
+        "no DANE sender would refuse now"
+        if after is not None and not after.refuses
+        else f"still refused: {after.reason() if after is not None else 'not probed'}"
+    )
+    lines.append(
+        f"{lineage}: rolled back to version {probed.rolled_back} and ran the reload again"
+        + (f" ({len(failed)} failed)" if failed else "")
+        + f"; {now}. The new chain is not served: make the service present the served view's "
+        "files, then promote it again (certbot: dane-hook deploy --lineage live/NAME; acme.sh: "
+        "its next --install-cert or renewal)"
+    )
+    return lines
 
 
 def _reason(decision: Decision) -> str:

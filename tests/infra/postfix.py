@@ -58,7 +58,10 @@ class Postfix:
         address: str = "127.0.0.1",
         hostname: str = "mx.example.test",
         tls_level: str = "may",
+        ports: tuple[int, int] | None = None,
     ) -> None:
+        """`ports`: (STARTTLS, implicit TLS), e.g. (25, 465) on an address of its own, so that
+        the probe picks the protocol by port as it does in production; default free ports."""
         if os.geteuid() != 0:
             raise LabError("postfix -c DIR needs root (or alternate_config_directories)")
         self.home = Path(tempfile.mkdtemp(prefix="dane-hook-postfix-"))
@@ -72,8 +75,7 @@ class Postfix:
         postfix_user = pwd.getpwnam("postfix")
         os.chown(self.data, postfix_user.pw_uid, postfix_user.pw_gid)
         self.address = address
-        self.starttls_port = free_port(address)
-        self.wrapper_port = free_port(address)
+        self.starttls_port, self.wrapper_port = ports or (free_port(address), free_port(address))
         self.chain_file = chain_file
         self.key_file = key_file
         host = f"[{address}]" if ":" in address else address
@@ -281,9 +283,11 @@ def posttls_finger(
     port: int,
     *,
     options: Sequence[str] = (),
+    wrapper: bool = False,
     timeout: float = 30.0,
 ) -> Finger:
-    """posttls-finger -l dane [HOST]:PORT through `resolver`, in a private mount namespace."""
+    """posttls-finger -l dane [HOST]:PORT through `resolver`, in a private mount namespace;
+    `wrapper`: implicit TLS (-w, SMTPS on 465, RFC 8314) instead of STARTTLS."""
     unshare = shutil.which("unshare")
     finger = shutil.which("posttls-finger")
     if unshare is None or finger is None:
@@ -291,6 +295,7 @@ def posttls_finger(
     command = (
         f"mount --bind {resolver.resolv_conf} /etc/resolv.conf && "
         f"exec {finger} -l dane -t 5 -T 5 -L summary,untrusted,certmatch "
+        + ("-w " if wrapper else "")
         + "".join(f"-o '{option}' " for option in options)
         + f"'[{host}]:{port}'"
     )
@@ -303,7 +308,13 @@ def posttls_finger(
     )
     output = (done.stdout + done.stderr).strip()
     # Without STARTTLS in the EHLO reply posttls-finger just says QUIT: the chat shows it.
-    if "< 250" in output and "> QUIT" in output and not _STARTTLS_OFFERED.search(output):
+    # (In wrapper mode TLS comes first, and the EHLO reply inside it has no STARTTLS.)
+    if (
+        not wrapper
+        and "< 250" in output
+        and "> QUIT" in output
+        and not _STARTTLS_OFFERED.search(output)
+    ):
         return Finger("no-tls", output)
     for pattern, verdict in _VERDICTS:
         if pattern.search(output):
