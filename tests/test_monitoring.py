@@ -1,17 +1,22 @@
 """The monitoring formats: Nagios plugin lines and states, Prometheus text read by its own parser.
 
-The warnings themselves come from real conditions in the lab (tests/test_health*.py); here the
-renderers are held to the formats' rules on documents as `status` builds them.
+The warnings themselves come from real conditions in the lab (tests/test_monitoring_lab.py);
+here the renderers are held to the formats' rules on documents as `status` builds them, and the
+pure warning rules to their limits on real certificates (tests/pki.py).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dane_hook.certs.chain import ServedChain
+from dane_hook.cli import main
+from dane_hook.cli.status import StatusFormat
 from dane_hook.render.monitoring import NagiosState, Thresholds, nagios, prometheus
 from dane_hook.rollover.health import (
     EndpointHealth,
@@ -19,7 +24,12 @@ from dane_hook.rollover.health import (
     HealthWarning,
     LineageHealth,
     WarningKind,
+    held_expiry_warning,
+    lifetime_warning,
 )
+from tests import pki
+from tests.infra.procs import free_port
+from tests.schemas import schema
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 # Monitoring Plugins guidelines: 'label'=value[UOM];[warn];[crit];[min];[max]
@@ -120,3 +130,130 @@ def test_prometheus_text_parses_with_prometheus_client() -> None:
     assert stale.value == 2
     (warned,) = families["dane_hook_warnings"].samples
     assert warned.labels["kind"] == "rrsig-expiring"
+
+
+# -- the warning rules on real certificates -----------------------------------------------------
+
+
+def served_chain(lifetime: timedelta, *, issued: datetime = NOW) -> ServedChain:
+    validity = pki.Validity(issued, issued + lifetime)
+    chain = pki.issued_chain(pki.KeyType.ECDSA_P256, label="lifetime", validity=validity)
+    return ServedChain(chain.leaf.certificate, (chain.intermediate.certificate,))
+
+
+@pytest.mark.parametrize(
+    ("case", "lifetime", "left", "ttl", "warns"),
+    [
+        # Let's Encrypt's shortlived profile: about 6 days, renewed with about two days left.
+        ("6-day certificate, 2 days left at renewal, TTL 1 day", 6, 2, 86400, True),
+        ("6-day certificate, 2 days left at renewal, TTL 5 min", 6, 2, 300, False),
+        ("45-day certificate, 15 days left, TTL 1 day", 45, 15, 86400, False),
+        ("renewal due after the expiry, TTL 5 min", 6, -1, 300, True),
+    ],
+)
+def test_lifetime_warning(case: str, lifetime: int, left: int, ttl: int, warns: bool) -> None:
+    served = served_chain(timedelta(days=lifetime))
+    renews = NOW + timedelta(days=lifetime - left)
+    found = lifetime_warning("x", served, ttl, renewal_time=renews)
+    assert (found is not None) == warns, case
+    if found is not None:
+        assert found.kind is WarningKind.LIFETIME_TOO_SHORT and f"{2 * ttl} s" in found.message
+
+
+def test_certbot_renews_a_short_certificate_at_half_its_lifetime() -> None:
+    # certbot 5 _default_renewal_time: lifetime < 10 days renews at 1/2, else at 2/3.
+    short = lifetime_warning("x", served_chain(timedelta(hours=2)), 900)
+    assert short is not None and "leaves 60 min" in short.message
+
+
+@pytest.mark.parametrize(
+    ("case", "expires_in", "earliest_in", "warns"),
+    [
+        ("promotable days before the expiry", 10, 2, False),
+        ("promotable only after the expiry limit", 3, 2.5, True),
+        ("nothing authenticates it, expiry within expiry_warn_days", 10, None, True),
+        ("nothing authenticates it, expiry far off", 60, None, False),
+    ],
+)
+def test_held_expiry_warning(
+    case: str, expires_in: float, earliest_in: float | None, warns: bool
+) -> None:
+    served = served_chain(timedelta(days=expires_in + 30), issued=NOW - timedelta(days=30))
+    earliest = NOW + timedelta(days=earliest_in) if earliest_in is not None else None
+    found = held_expiry_warning("x", served, earliest, "serve", NOW)
+    assert (found is not None) == warns, case
+    if found is not None:
+        assert "expiry_action = serve" in found.message and "from " in found.message
+
+
+# -- the formats and the schema stay in step -------------------------------------------------
+
+
+def test_every_warning_kind_is_in_the_status_schema() -> None:
+    lineage_schema = schema("status")["properties"]["lineages"]["items"]
+    kinds = lineage_schema["properties"]["warnings"]["items"]["properties"]["kind"]["enum"]
+    assert sorted(kinds) == sorted(k.value for k in WarningKind)
+
+
+def test_every_status_format_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--help"]) == 0
+    usage = capsys.readouterr().out
+    assert all(f.value in usage for f in StatusFormat)
+
+
+def test_nagios_says_unknown_when_it_cannot_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ["--state-dir", str(tmp_path / "state"), "--served-dir", str(tmp_path / "served")]
+    resolver = ["--resolver", f"127.0.0.1:{free_port()}", "--timeout", "0.3", "--tries", "1"]
+    argv = ["status", *dirs, *resolver, "--certbot-dir", str(tmp_path), "--config", "/dev/null"]
+    code = main([*argv, "--format", "nagios", "--cert-name", "nothing.test"])
+    out = capsys.readouterr().out
+    assert code == NagiosState.UNKNOWN and out.startswith("DANE-HOOK UNKNOWN: "), out
+    assert len(out.splitlines()) == 1
+
+
+def test_an_unwritable_textfile_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ["--state-dir", str(tmp_path / "state"), "--served-dir", str(tmp_path / "served")]
+    argv = ["status", *dirs, "--certbot-dir", str(tmp_path), "--config", "/dev/null"]
+    code = main([*argv, "--textfile", str(tmp_path / "missing" / "dane-hook.prom")])
+    err = capsys.readouterr().err
+    assert code == 3 and "--textfile" in err and len(err.splitlines()) == 1, err
+
+
+def test_the_textfile_is_written_with_nothing_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ["--state-dir", str(tmp_path / "state"), "--served-dir", str(tmp_path / "served")]
+    argv = ["status", *dirs, "--certbot-dir", str(tmp_path), "--config", "/dev/null"]
+    target = tmp_path / "dane-hook.prom"
+    assert main([*argv, "--textfile", str(target)]) == 0
+    assert capsys.readouterr().out == ""
+    families = {f.name for f in text_string_to_metric_families(target.read_text())}
+    assert families == {"dane_hook_last_success_seconds"}  # nothing enrolled, a run succeeded
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+@pytest.mark.parametrize(
+    "example",
+    ["packaging/monitoring/nagios-dane-hook.cfg", "packaging/monitoring/icinga2-dane-hook.conf"],
+)
+def test_the_monitoring_examples_name_only_options_status_has(
+    example: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (Path(__file__).resolve().parents[1] / example).read_text()
+    assert main(["status", "--help"]) == 0
+    options = set(re.findall(r"--[a-z][a-z-]*", capsys.readouterr().out))
+    named = set(re.findall(r"--[a-z][a-z-]*", text))
+    assert named and named <= options, named - options
+
+
+def test_thresholds_out_of_order_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = ["--state-dir", str(tmp_path / "state"), "--config", "/dev/null"]
+    code = main(["status", *dirs, "--format", "text", "--expiry-crit-days", "20"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--expiry-crit-days" in err, err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 
 import dns.flags
@@ -107,6 +108,9 @@ class TLSAAnswer:
     zone: str | None = None
     """The zone that holds the records: the signer's name of their RRSIG, which RFC 4035 §2.2
     makes the zone's apex. None without signed records (denial, failure, no signature)."""
+    rrsig_expires: datetime | None = None
+    """The earliest expiration of the RRSIGs over the TLSA RRset (RFC 4034 §3.1.5): when a
+    zone whose signing stopped turns bogus. None without signed records."""
 
     @property
     def target(self) -> str:
@@ -182,6 +186,7 @@ def lookup_tlsa(
                 sigs = find_rrset(reply.answer, current, dns.rdatatype.RRSIG, dns.rdatatype.TLSA)
                 walk.signed_ttls.append(_original_ttl(sigs))
                 walk.signer = _signer(sigs, current)
+                walk.rrsig_expires = _earliest_expiration(sigs)
                 break
             negative, signed_negative = _negative_ttl(reply)
             chain_ended_open = len(walk.chain) > hop_started and negative is None
@@ -222,6 +227,7 @@ class _Walk:
     chain: list[str] = field(default_factory=list)
     ttls: list[int | None] = field(default_factory=list)
     signed_ttls: list[int | None] = field(default_factory=list)
+    rrsig_expires: datetime | None = None
 
     def done(self, status: Status, reason: str | None = None) -> TLSAAnswer:
         answered = status in (Status.SECURE, Status.INSECURE, Status.NO_DANE)
@@ -239,6 +245,7 @@ class _Walk:
             resolver=self.resolver,
             reason=reason or self._reason(status),
             zone=self.signer.to_text() if answered and self.signer is not None else None,
+            rrsig_expires=self.rrsig_expires if answered else None,
         )
 
     def _reason(self, status: Status) -> str:
@@ -326,6 +333,13 @@ def _negative_ttl(reply: dns.message.Message) -> tuple[int | None, int | None]:
 def _original_ttl(sigs: dns.rrset.RRset | None) -> int | None:
     ttls = [int(sig.original_ttl) for sig in sigs or () if isinstance(sig, RRSIG)]
     return min(ttls) if ttls else None
+
+
+def _earliest_expiration(sigs: dns.rrset.RRset | None) -> datetime | None:
+    # RFC 4034 §3.1.5: the expiration is seconds since the epoch (serial arithmetic beyond
+    # 2106 aside, as dnspython keeps it).
+    ends = [int(sig.expiration) for sig in sigs or () if isinstance(sig, RRSIG)]
+    return datetime.fromtimestamp(min(ends), timezone.utc) if ends else None
 
 
 def _signer(sigs: dns.rrset.RRset | None, owner: dns.name.Name) -> dns.name.Name | None:

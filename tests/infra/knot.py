@@ -20,6 +20,9 @@ class Zone:
     signed: bool
     replicated: bool = False
     """Also served by the secondary (transferred, notified on every change)."""
+    rrsig_lifetime: int | None = None
+    """Seconds the RRSIGs Knot makes are valid (its policy's rrsig-lifetime, refreshed at half
+    of it); None: Knot's default (14 days)."""
 
 
 def new_tsig_secret() -> str:
@@ -116,6 +119,11 @@ class KnotPrimary(Knot):
             "policy:\n",
             # RFC 8624: ECDSA P-256 (13) is the algorithm to sign with; NSEC keeps proofs simple.
             "  - id: lab\n    algorithm: ecdsap256sha256\n    nsec3: off\n",
+            *(
+                f"  - id: lab-rrsig-{lifetime}\n    algorithm: ecdsap256sha256\n    nsec3: off\n"
+                f"    rrsig-lifetime: {lifetime}\n    rrsig-refresh: {lifetime // 2}\n"
+                for lifetime in sorted({z.rrsig_lifetime for z in self.zones if z.rrsig_lifetime})
+            ),
             "template:\n",
             "  - id: default\n",
             f'    storage: "{self.home / "zones"}"\n',
@@ -129,7 +137,8 @@ class KnotPrimary(Knot):
             tlsa_acls = "".join(f", tlsa-only-{i}" for i in range(len(self.tlsa_keys)))
             lines.append(f"    acl: [update, transfer{tlsa_acls}]\n")
             if zone.signed:
-                lines.append("    dnssec-signing: on\n    dnssec-policy: lab\n")
+                policy = f"lab-rrsig-{zone.rrsig_lifetime}" if zone.rrsig_lifetime else "lab"
+                lines.append(f"    dnssec-signing: on\n    dnssec-policy: {policy}\n")
         return "".join(lines)
 
     def allow_tlsa_updates(self, key_name: str, algorithm: str, secret: str) -> None:

@@ -49,9 +49,14 @@ class Pebble:
     configuration stays valid across `restart()`.
     """
 
-    def __init__(self, home: Path, dns_server: tuple[str, int]) -> None:
+    def __init__(
+        self, home: Path, dns_server: tuple[str, int], *, validity: int | None = None
+    ) -> None:
         self.home = home
         self.dns_server = dns_server
+        self.validity = validity
+        """Seconds the certificates it issues are valid (certificateValidityPeriod); None:
+        Pebble's default (5 years)."""
         binary = shutil.which("pebble")
         if binary is None:
             raise LabError("pebble not found: install Debian's pebble (tests/run.sh does)")
@@ -109,6 +114,11 @@ class Pebble:
                 "tlsPort": self.tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": False,
+                **(
+                    {"certificateValidityPeriod": self.validity}
+                    if self.validity is not None
+                    else {}
+                ),
             }
         }
 
