@@ -178,3 +178,12 @@ def test_bad_exec_settings_name_the_key(table: dict[str, object]) -> None:
     with pytest.raises(BadInput) as caught:
         publisher_from_table("script", {"type": "exec", **table})
     assert "publisher.script." in caught.value.diagnostics()
+
+
+def test_the_readme_recipe_is_the_tested_script() -> None:
+    """README, Publishing: the exec recipe it calls tested is SCRIPT, word for word; the
+    provider recipe is marked untested."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Publishing") : readme.index("## Exit status")]
+    assert f"```sh\n{SCRIPT}```" in section
+    assert "UNTESTED" in section

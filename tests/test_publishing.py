@@ -10,19 +10,27 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import dns.rdatatype
 import pytest
 
+from dane_hook.cli import main
 from dane_hook.config import Config, LineageConfig
 from dane_hook.dns.lookup import Resolver
 from dane_hook.dns.publish import load_tsig_key
+from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.ledger import load_ledger
+from dane_hook.rollover.lineages import rollback
 from dane_hook.rollover.observe import Settings
 from dane_hook.rollover.promotion import Action, Context, consider
-from dane_hook.rollover.publishing import publish_due, timer_run
-from dane_hook.rollover.served_view import ServedView
+from dane_hook.rollover.publishing import FULL_OBSERVATION_PERIOD, publish_due, timer_run, watching
+from dane_hook.rollover.publishing import quiet as quiet_run
+from dane_hook.rollover.served_view import ChainFiles, ServedView
 from dane_hook.rollover.state import Enrollment, StateStore
+from tests import pki
 from tests.infra.lab import PRIMARY_ADDRESS, DnsLab
 from tests.infra.procs import free_port
+from tests.infra.wire import ask
+from tests.test_catalog import FakeCA
 from tests.test_publish_rfc2136 import _validated
 from tests.test_serving import files_for, leaf_record
 
@@ -301,3 +309,263 @@ def test_server_down_during_add_and_removal_holds_retries_and_removes_nothing_el
     ]
     dns_lab.flush()
     assert _validated(dns_lab, owner) == sorted([leaf_record(new), FOREIGN])
+
+
+def _promote_and_retire(
+    what: str,
+    store: StateStore,
+    config: Config,
+    context_of: Callable[[], Context],
+    dns_lab: DnsLab,
+    owner: str,
+    done: Callable[[], bool],
+) -> None:
+    def step() -> bool:
+        dns_lab.secondary.refresh(dns_lab.zone_of(owner))  # the NOTIFY the lab does not send
+        dns_lab.wait_secondary_synced(dns_lab.zone_of(owner))
+        with store.locked() as state:
+            run = timer_run(context_of(), state)
+        assert not any(p.failed for p in run.publications), run.publications
+        return done()
+
+    _wait(what, step, 30)
+
+
+def test_issuer_records_cover_every_active_and_backup_intermediate(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    tlsa_key: Path,
+    lab_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """2 1 1 policy: the catalog's active and backup intermediates of the leaf's key type, so a
+    renewal from any of them is safe at once; never the retired ones."""
+    owner = fresh_owner()
+    host = owner.split(".", 2)[2].rstrip(".")
+    ca = FakeCA("publish issuers")
+    config = _config(
+        tmp_path, dns_lab, tlsa_key, adopt=True, endpoints=(owner,), issuer_records=True
+    )
+    ca.add_to(capsys, config.state_dir, tmp_path)
+    leaf = ca.leaf(host, ca.active[0])
+    issuer = ca.active[0].pem()
+    view = ServedView(tmp_path / "served")
+    view.install(ChainFiles(leaf.key_pem(), leaf.pem(), issuer, leaf.pem() + issuer))
+    dns_lab.add_records(owner, TTL, [pki.rdata(leaf, 3, 1, 1), FOREIGN])
+    with StateStore(config.state_dir).locked() as state:
+        state.enrolled["mail"] = Enrollment("certbot", str(view.root), (owner,))
+        report = publish_due(
+            "mail",
+            context=_context(config, lab_resolver, auth_port),
+            state=state,
+            ledger=load_ledger(config.state_dir),
+        )
+    assert report is not None and not report.failed, report
+    expected = {pki.rdata(i, 2, 1, 1) for i in (*ca.active, ca.backup)}
+    assert {c.rdata for c in report.changes} == expected
+    assert all(c.action == "add" for c in report.changes)
+    retired = {pki.rdata(i, 2, 1, 1) for i in ca.retired}
+    dns_lab.flush()
+    published = set(_validated(dns_lab, owner))
+    assert published == expected | {pki.rdata(leaf, 3, 1, 1), FOREIGN}
+    assert not published & retired
+
+
+def test_added_record_takes_the_ttl_of_the_existing_rrset(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    tlsa_key: Path,
+    lab_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+) -> None:
+    """RFC 2181 §5.2: one TTL per RRset; the publisher's `ttl` is only for a new RRset."""
+    owner = fresh_owner()
+    config = _config(tmp_path, dns_lab, tlsa_key, endpoints=(owner,))
+    config = replace(config, publishers={"lab": dict(config.publishers["lab"]) | {"ttl": 2}})
+    old, new = files_for(owner, "ttl old", 60), files_for(owner, "ttl new", 90)
+    view = ServedView(tmp_path / "served")
+    view.install(old)
+    dns_lab.add_records(owner, 7, [leaf_record(old)])
+    with StateStore(config.state_dir).locked() as state:
+        state.enrolled["mail"] = Enrollment("certbot", str(view.root), (owner,))
+        context = _context(config, lab_resolver, auth_port)
+        consider("mail", new, enrollment=state.enrolled["mail"], context=context, state=state)
+        report = publish_due(
+            "mail", context=context, state=state, ledger=load_ledger(config.state_dir)
+        )
+    assert report is not None and [c.ttl for c in report.changes] == [7], report
+    reply = ask(PRIMARY_ADDRESS, auth_port, owner, "TLSA")
+    assert reply is not None
+    (rrset,) = [r for r in reply.answer if r.rdtype == dns.rdatatype.TLSA]
+    assert rrset.ttl == 7 and len(rrset) == 2
+
+
+def test_rollback_republishes_retired_records_and_force_serves_with_a_warning(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    tlsa_key: Path,
+    lab_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+) -> None:
+    owner = fresh_owner()
+    config = _config(tmp_path, dns_lab, tlsa_key, adopt=True, endpoints=(owner,), retire_after=1)
+    old, new = files_for(owner, "back old", 60), files_for(owner, "back new", 90)
+    view = ServedView(tmp_path / "served")
+    view.install(old)
+    dns_lab.add_records(owner, TTL, [leaf_record(old), FOREIGN])
+    store = StateStore(config.state_dir)
+
+    def context() -> Context:
+        return _context(config, lab_resolver, auth_port)
+
+    def only(*files: ChainFiles) -> Callable[[], bool]:
+        def check() -> bool:
+            dns_lab.flush()
+            wanted = sorted([*(leaf_record(f) for f in files), FOREIGN])
+            return view.read_current() == files[0] and _validated(dns_lab, owner) == wanted
+
+        return check
+
+    with store.locked() as state:
+        state.enrolled["mail"] = Enrollment("certbot", str(view.root), (owner,))
+        consider("mail", new, enrollment=state.enrolled["mail"], context=context(), state=state)
+    _promote_and_retire("new served", store, config, context, dns_lab, owner, only(new))
+
+    # The old chain's record is gone: rollback holds it and publishes the record again.
+    with store.locked() as state:
+        rolled = rollback(config, state, "mail", context=context())
+    assert rolled.held and rolled.publication is not None, rolled
+    assert [str(c) for c in rolled.publication.changes] == [f"+ {owner} TLSA {leaf_record(old)}"]
+    assert view.read_current() == new  # not served on a guess
+    _promote_and_retire("old served again", store, config, context, dns_lab, owner, only(old))
+
+    # Now the new chain's record is retired: --force serves it at once, with a warning.
+    with store.locked() as state:
+        forced = rollback(config, state, "mail", context=context(), force=True)
+    assert not forced.held and view.read_current() == new
+    assert any("--force" in w and "may refuse" in w for w in forced.warnings), forced.warnings
+
+
+def _config_file(tmp: Path, dns_lab: DnsLab, key: Path, owner: str, resolver: Resolver) -> Path:
+    path = tmp / "config.toml"
+    path.write_text(
+        f'state_dir = "{tmp / "state"}"\n'
+        f'resolver = "{resolver.address}:{resolver.port}"\n'
+        f"auth_port = {dns_lab.auth_port}\n"
+        f'[lineage.mail]\nendpoints = ["{owner}"]\npublish = "lab"\n'
+        f'[publisher.lab]\ntype = "rfc2136"\nkey_file = "{key}"\n'
+        f'server = "{PRIMARY_ADDRESS}"\nport = {dns_lab.auth_port}\ntimeout = 1\n'
+    )
+    return path
+
+
+def test_publish_dry_run_sends_nothing_and_a_failure_exits_6(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    tlsa_key: Path,
+    lab_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    owner = fresh_owner()
+    config_file = _config_file(tmp_path, dns_lab, tlsa_key, owner, lab_resolver)
+    config = _config(tmp_path, dns_lab, tlsa_key, endpoints=(owner,))
+    old, new = files_for(owner, "cli old", 60), files_for(owner, "cli new", 90)
+    view = ServedView(tmp_path / "served")
+    view.install(old)
+    dns_lab.add_records(owner, TTL, [leaf_record(old)])
+    with StateStore(config.state_dir).locked() as state:
+        state.enrolled["mail"] = Enrollment("certbot", str(view.root), (owner,))
+        context = _context(config, lab_resolver, auth_port)
+        consider("mail", new, enrollment=state.enrolled["mail"], context=context, state=state)
+
+    code = main(["publish", "--dry-run", "--config", str(config_file)])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.OK, err
+    assert out.splitlines() == [f"mail: would send via lab: + {owner} TLSA {leaf_record(new)}"]
+    assert _validated(dns_lab, owner) == [leaf_record(old)]
+
+    down = tmp_path / "down.toml"
+    down.write_text(
+        config_file.read_text().replace(f"port = {auth_port}\n", f"port = {free_port()}\n")
+    )
+    for command in ("publish", "release"):
+        code = main([command, "--config", str(down)])
+        out, err = capsys.readouterr()
+        assert code == 6 and code == ExitCode.PUBLISH_FAILED, (command, out, err)
+        (line,) = [x for x in err.splitlines() if "FAILED" in x]
+        assert "tlsa-publishing." in line and PRIMARY_ADDRESS in line, line
+        assert base64.b64encode(load_tsig_key(tlsa_key).secret).decode() not in out + err
+    assert _validated(dns_lab, owner) == [leaf_record(old)] and view.read_current() == old
+
+
+def test_enroll_adopt_without_a_publisher_is_a_usage_error(
+    tmp_path: Path, lab_resolver: Resolver, auth_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_defects import make_site, write_lineage
+
+    site = make_site(
+        tmp_path / "site", f"{lab_resolver.address}:{lab_resolver.port}", auth_port=auth_port
+    )
+    name = "adopt.example.test"
+    write_lineage(site.certbot_dir, name, [pki.issued_chain(pki.KeyType.ECDSA_P256, label="adopt")])
+    code = main(["enroll", "--cert-name", name, "--adopt", *site.dirs()])
+    _out, err = capsys.readouterr()
+    assert code == ExitCode.USAGE, err
+    assert err.count("\n") == 1 and "no publisher" in err and f'[lineage."{name}"]' in err
+    with StateStore(site.state_dir).locked() as state:
+        assert name not in state.enrolled  # nothing half-done
+
+
+def test_the_timer_looks_often_while_held_and_not_at_all_when_quiet(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    tlsa_key: Path,
+    lab_resolver: Resolver,
+    silent_resolver: Resolver,
+    auth_port: int,
+    fresh_owner: Callable[..., str],
+) -> None:
+    """Issue 15, item 13b: the packaged timer runs every few minutes; a run with nothing held,
+    staged or being retired returns at once, asking no one, unless the last observation of
+    every lineage is an hour old. A silent resolver (every query times out) shows it."""
+    owner = fresh_owner()
+    config = Config(state_dir=tmp_path / "state", lineages={"mail": LineageConfig()})
+    old, new = files_for(owner, "quiet old", 60), files_for(owner, "quiet new", 90)
+    view = ServedView(tmp_path / "served")
+    view.install(old)
+    dns_lab.add_records(owner, TTL, [leaf_record(old)])
+    store = StateStore(config.state_dir)
+    with store.locked() as state:
+        state.enrolled["mail"] = Enrollment("certbot", str(view.root), (owner,))
+        first = timer_run(_context(config, lab_resolver, auth_port), state)
+    assert not first.quiet and load_ledger(config.state_dir).observed is not None
+
+    silent = _context(config, silent_resolver, auth_port)
+    started = time.monotonic()
+    with store.locked() as state:
+        quiet = timer_run(silent, state)
+    assert quiet.quiet and quiet.outcomes == () and time.monotonic() - started < 0.5
+    # A lineage enrolled since the last full observation is looked at by the next run.
+    with store.locked() as state:
+        state.enrolled["other"] = Enrollment("certbot", str(view.root), (owner,))
+        assert not quiet_run(silent, state, load_ledger(config.state_dir), None)
+        del state.enrolled["other"]
+    # An hour later the timer observes every lineage again (here: it asks, and waits).
+    later = replace(silent, now=silent.now + FULL_OBSERVATION_PERIOD)
+    with store.locked() as state:
+        assert not quiet_run(later, state, load_ledger(config.state_dir), None)
+    # A held chain: every run looks (and promotes within one timer period of the earliest time).
+    with store.locked() as state:
+        context = _context(config, lab_resolver, auth_port)
+        consider("mail", new, enrollment=state.enrolled["mail"], context=context, state=state)
+        ledger = load_ledger(config.state_dir)
+        assert watching(state, ledger) == ["mail: a chain is held"]
+        assert not quiet_run(context, state, ledger, None)
+        run = timer_run(context, state)
+    assert not run.quiet and [o.action for o in run.outcomes] == [Action.HELD]

@@ -120,6 +120,10 @@ class Ledger:
     """Lineage -> the 3 1 1 of the key acme.sh staged for the next issuance (in use)."""
     adopted: set[str] = field(default_factory=set)
     """Lineages whose records in use were adopted once (`adopt = true` runs only once)."""
+    observed: datetime | None = None
+    """When the timer last observed every enrolled lineage (its quiet runs look nothing up)."""
+    observed_lineages: set[str] = field(default_factory=set)
+    """The lineages that observation covered: one enrolled since is looked at on the next run."""
 
     def of(self, lineage: str) -> Iterator[Entry]:
         return (e for e in self.entries.values() if e.lineage == lineage)
@@ -151,6 +155,8 @@ class Ledger:
             },
             "next_keys": dict(sorted(self.next_keys.items())),
             "adopted": sorted(self.adopted),
+            "observed": _text(self.observed),
+            "observed_lineages": sorted(self.observed_lineages),
         }
 
     @classmethod
@@ -168,6 +174,8 @@ class Ledger:
             served,
             {str(k): str(v) for k, v in dict(document.get("next_keys", {})).items()},
             {str(n) for n in document.get("adopted", [])},
+            _time(document.get("observed")),
+            {str(n) for n in document.get("observed_lineages", [])},
         )
 
 

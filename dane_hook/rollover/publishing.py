@@ -313,6 +313,9 @@ def publish_due(
             lineage, lineage_config.publish or "", error=exc.diagnostics(), transient=False
         )
     if publisher is None:
+        # No publisher: only the staged next key is kept, so the timer knows to look often.
+        if ledger.next_keys.get(lineage) != load_ledger(config.state_dir).next_keys.get(lineage):
+            save_ledger(config.state_dir, ledger)
         return None
     chains = _chains(context, state, lineage)
     enrollment = state.enrolled.get(lineage)
@@ -450,13 +453,55 @@ class TimerRun:
 
     outcomes: tuple[Outcome, ...]
     publications: tuple[PublishReport, ...]
+    quiet: bool = False
+    """Nothing held, staged or in flight, and every lineage observed lately: nothing looked up."""
+
+
+FULL_OBSERVATION_PERIOD = timedelta(hours=1)
+"""Longest time between two observations of every lineage when nothing is held or staged."""
+
+
+def watching(state: State, ledger: Ledger, names: Sequence[str] | None = None) -> list[str]:
+    """What makes the timer look at every run (issue 15, item 13b): a held chain (promoted
+    within one timer period of its earliest time), a staged next key (acme.sh current + next:
+    its 3 1 1's 2 x TTL clock starts when dane-hook first sees it), an update in flight, or one
+    of dane-hook's records waiting to be retired."""
+    reasons = []
+    for lineage in sorted(state.enrolled):
+        if names and lineage not in names:
+            continue
+        if lineage in state.held:
+            reasons.append(f"{lineage}: a chain is held")
+        if lineage in ledger.next_keys:
+            reasons.append(f"{lineage}: a next key is staged")
+        if any(e.pending or (e.owned and e.unused_since) for e in ledger.of(lineage)):
+            reasons.append(f"{lineage}: a record is being published or retired")
+    return reasons
+
+
+def quiet(context: Context, state: State, ledger: Ledger, names: Sequence[str] | None) -> bool:
+    """May this timer run return at once, looking nothing up? Only when nothing is held,
+    staged or in flight and every lineage was observed within FULL_OBSERVATION_PERIOD; the
+    packaged timer runs every few minutes, so waits end within minutes of their earliest time
+    and a quiet host asks the DNS once an hour."""
+    if watching(state, ledger, names):
+        return False
+    if any(n not in ledger.observed_lineages for n in state.enrolled if not names or n in names):
+        return False  # enrolled since the last full observation: look at it now
+    last = ledger.observed
+    return last is not None and timedelta(0) <= context.now - last < FULL_OBSERVATION_PERIOD
 
 
 def timer_run(context: Context, state: State, names: Sequence[str] | None = None) -> TimerRun:
     """The timer: observe EVERY enrolled lineage (so a newly published record's 2 x TTL clock
     starts within one timer period), publish what is due, promote held chains now safe, then
-    publish again for the promoted ones (the next key, the served-since clock)."""
+    publish again for the promoted ones (the next key, the served-since clock).
+
+    A run with nothing held, staged or in flight, within FULL_OBSERVATION_PERIOD of the last
+    full observation, returns at once without a lookup (`quiet`)."""
     ledger = load_ledger(context.config.state_dir)
+    if quiet(context, state, ledger, names):
+        return TimerRun((), (), quiet=True)
     reports: dict[str, PublishReport] = {}
     for lineage in sorted(state.enrolled):
         if names and lineage not in names:
@@ -473,6 +518,10 @@ def timer_run(context: Context, state: State, names: Sequence[str] | None = None
             again = publish_due(outcome.lineage, context=context, state=state, ledger=ledger)
             if again is not None:
                 reports[outcome.lineage] = _merge(reports.get(outcome.lineage), again)
+    if not names:
+        ledger.observed = context.now
+        ledger.observed_lineages = set(state.enrolled)
+        save_ledger(context.config.state_dir, ledger)
     return TimerRun(tuple(outcomes), tuple(reports[n] for n in sorted(reports)))
 
 
