@@ -37,7 +37,6 @@ import base64
 import contextlib
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -58,7 +57,6 @@ from dane_hook.dns.lookup import Resolver
 from dane_hook.errors import BadInput
 from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.served_view import ServedView
-from dane_hook.rollover.state import StateStore
 from dane_hook.sources import acmesh
 from dane_hook.sources.files import load_certificates, load_public_key
 from dane_hook.tlsa.generate import certificate_record, key_record
@@ -484,122 +482,10 @@ def served_fullchain(setup: Setup, name: str) -> bytes:
 # -- the scenarios of issue 5 ----------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_key_reused_and_published_pre_passes_and_reload_runs_the_command(
-    domain: Callable[..., AcmeShDomain],
-    setup: Setup,
-    service: Service,
-    add_records: Callable[[str, int, list[str]], int],
-) -> None:
-    issued = domain(reload_cmd=f"dane-hook acme-sh reload -- {service.command()}")
-    add_records(issued.owner, TTL, [spki_311(issued.key)])
-    enroll(issued, setup)
-    assert service.runs() == 1
-    key_before = issued.key.read_bytes()
-
-    pre, reload = issued.renew()
-
-    assert pre.returncode == ExitCode.OK, pre
-    assert "renewal let through (SAFE)" in pre.stdout
-    assert reload is not None and reload.returncode == ExitCode.OK, reload
-    assert issued.key.read_bytes() == key_before  # acme.sh reused the key
-    assert service.runs() == 2
-    assert served_fullchain(setup, issued.name) == issued.fullchain.read_bytes()
-    assert "promoted" in reload.stdout
-    enrolled = StateStore(setup.state_dir).read().enrolled[issued.name]
-    assert enrolled.source == "acme.sh"
-    assert enrolled.served_dir == str(setup.served_dir / issued.name)
-
-
-@pytest.mark.slow
-def test_force_new_key_pre_refuses_until_the_next_key_is_published_for_2_ttl(
-    domain: Callable[..., AcmeShDomain],
-    setup: Setup,
-    service: Service,
-    add_records: Callable[[str, int, list[str]], int],
-) -> None:
-    issued = domain(
-        force_new_key=True,
-        reload_cmd=f"dane-hook acme-sh reload -- {service.command()}",
-        hand_edited=True,
-    )
-    add_records(issued.owner, TTL, [spki_311(issued.key)])
-    staged = spki_311(issued.next_key)
-    files_before = {p: p.read_bytes() for p in (issued.key, issued.next_key, issued.cert)}
-
-    # .next not published: refused, with the record to add.
-    pre, reload = issued.renew()
-    assert pre.returncode == ExitCode.UNSAFE, pre
-    assert reload is None and service.runs() == 0
-    assert {p: p.read_bytes() for p in files_before} == files_before  # acme.sh aborted
-    assert f"the coming issuance uses the staged next key {issued.next_key}" in pre.stdout
-    assert "renewal refused (UNSAFE)" in pre.stdout
-    assert f"{issued.owner} {TTL} IN TLSA {staged}" in pre.stdout.splitlines()
-
-    # Published, younger than 2 x TTL: refused, and told from when.
-    add_records(issued.owner, TTL, [staged])
-    asked = datetime.now(timezone.utc)
-    pre = issued.run_hook("pre")
-    assert pre.returncode == ExitCode.WAIT, pre
-    found = re.search(r"renewal refused until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", pre.stdout)
-    assert found, pre.stdout
-    let_through = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(
-        tzinfo=timezone.utc
-    )
-    assert asked - timedelta(seconds=1) <= let_through <= asked + timedelta(seconds=2 * TTL + 2)
-
-    # Old enough: let through; acme.sh renews with the staged key and stages the next one.
-    pre = until(lambda: issued.run_hook("pre"), lambda h: h.returncode != ExitCode.WAIT)
-    assert pre.returncode == ExitCode.OK, pre
-    assert datetime.now(timezone.utc) >= let_through
-    pre, reload = issued.renew()
-    assert pre.returncode == ExitCode.OK and reload is not None
-    assert reload.returncode == ExitCode.OK, reload
-    assert issued.key.read_bytes() == files_before[issued.next_key]
-    assert service.runs() == 1
-    # current + next: the key staged now, to publish before the next renewal.
-    assert f"{issued.owner} {TTL} IN TLSA {spki_311(issued.next_key)}" in reload.stdout
-
-
-@pytest.mark.slow
-def test_unauthenticated_chain_is_held_without_the_command_until_release(
-    domain: Callable[..., AcmeShDomain],
-    setup: Setup,
-    service: Service,
-    add_records: Callable[[str, int, list[str]], int],
-) -> None:
-    # No pre-hook: nothing stops acme.sh from renewing with a key that is not published.
-    issued = domain(
-        force_new_key=True,
-        pre_hook="",
-        reload_cmd=f"dane-hook acme-sh reload -- {service.command()}",
-    )
-    add_records(issued.owner, TTL, [spki_311(issued.key)])
-    enroll(issued, setup)
-    assert service.runs() == 1
-    served_before = served_fullchain(setup, issued.name)
-    version_before = setup.served(issued.name).current
-
-    pre, reload = issued.renew()
-
-    assert pre.returncode == 0 and reload is not None
-    assert reload.returncode == ExitCode.UNSAFE, reload
-    assert service.runs() == 1  # not run
-    assert setup.served(issued.name).current == version_before
-    assert served_fullchain(setup, issued.name) == served_before
-    new_key = spki_311(issued.key)
-    assert f"{issued.name}: HELD (unsafe)" in reload.stdout
-    assert f"{issued.owner} {TTL} IN TLSA {new_key}" in reload.stdout.splitlines()
-    held = StateStore(setup.state_dir).read().held[issued.name]
-    assert held.reload == (tuple(shlex.split(service.command())),)
-
-    add_records(issued.owner, TTL, [new_key])
-    released = until(lambda: setup.dane_hook("release"), lambda h: h.returncode == 0)
-    assert released.returncode == ExitCode.OK, released
-    assert f"{issued.name}: promoted" in released.stdout
-    assert service.runs() == 2
-    assert served_fullchain(setup, issued.name) == issued.fullchain.read_bytes()
-    assert issued.name not in StateStore(setup.state_dir).read().held
+# A renewal with the key reused, a forced renewal refused until the staged key's 3 1 1 is
+# 2 x TTL old, and a chain held until release: tests/test_issue15_acmesh.py shows each with the
+# real acme.sh 3.1.4 (issue 15, item 10); the tests below need a hook contract the script
+# cannot show as directly (exit statuses, broken environments, conf parsing).
 
 
 @pytest.mark.slow

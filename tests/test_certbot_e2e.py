@@ -130,7 +130,8 @@ def publish(dns_lab: DnsLab, setup: Setup, ttl: int, *records: str) -> None:
 
 def status(setup: Setup) -> dict[str, Any]:
     done = setup.dane_hook("status", "--format", "json")
-    assert done.returncode == 0, done.stderr
+    # status exits with the worst state it shows (issue 15, 13e): held unsafe 1, wait 5.
+    assert done.returncode in (0, 1, 4, 5), done.stderr
     (entry,) = validated(done.stdout)["lineages"]
     return dict(entry)
 

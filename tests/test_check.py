@@ -365,3 +365,51 @@ def test_worker_processes_see_what_threads_see(
     assert results[0] == results[1]
     statuses = [status.value for _, status, _ in results[1]]
     assert statuses[:3] == ["secure"] * 3 and set(statuses[3:]) == {"no-dane"}
+
+
+# -- issue 15, 8b: a certbot lineage's served and held chains are in use -----------------------
+
+
+def test_plan_keeps_an_enrolled_lineages_held_chain_and_plans_it_by_cert_name(
+    tmp_path: Path,
+    dns_lab: DnsLab,
+    lab_resolver: Resolver,
+    auth_port: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.test_defects import make_site, write_lineage
+
+    name = f"check-inuse-{id(tmp_path) % 10000}.example.test"
+    owner = f"_25._tcp.{name}."
+    extra = f'[lineage."{name}"]\nendpoints = ["{name}"]\n'
+    site = make_site(tmp_path / "site", str(lab_resolver), extra=extra, auth_port=auth_port)
+    first = pki.issued_chain(pki.KeyType.ECDSA_P256, label="check in use v1")
+    second = pki.issued_chain(pki.KeyType.ECDSA_P256, label="check in use v2")
+    served_311, held_311 = pki.rdata(first.leaf, 3, 1, 1), pki.rdata(second.leaf, 3, 1, 1)
+    dns_lab.add_records(owner, 300, [served_311])
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main([*argv, "--config", str(site.config)])  # it names every directory
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    write_lineage(site.certbot_dir, name, [first])
+    assert run("enroll", "--cert-name", name)[0] == ExitCode.OK
+    lineage = write_lineage(site.certbot_dir, name, [first, second])
+    code, out, _ = run("deploy", "--lineage", str(lineage.live))
+    assert code == ExitCode.UNSAFE and "HELD" in out, out
+    dns_lab.add_records(owner, 300, [held_311])  # step 1 of the held chain's plan
+
+    served = str(site.served_dir / name / "fullchain.pem")
+    code, out, err = run("plan", "--chain", served, "--endpoint", name, "--format", "json")
+    (endpoint,) = validated(out)["plans"][0]["endpoints"]
+    assert held_311 in endpoint["keep"] and held_311 not in endpoint["remove"], endpoint
+
+    code, out, err = run("plan", "--cert-name", name, "--format", "json")
+    plan = validated(out)["plans"][0]
+    assert plan["chain"] == f"{name} (held)" and plan["verdict"] == "wait", (plan, err)
+    (endpoint,) = plan["endpoints"]
+    assert endpoint["remove"] == [served_311], endpoint  # step 3: the chain it replaces
+
+    code, _out, err = run("plan", "--cert-name", "not-enrolled.example.test")
+    assert code == ExitCode.BAD_INPUT and "not enrolled" in err, err

@@ -330,3 +330,55 @@ def test_every_verdict_has_an_exit_status() -> None:
 
     assert {EXIT_FOR_VERDICT[v] for v in Verdict} <= set(ExitCode)
     assert set(EXIT_FOR_VERDICT) == {v.value for v in Verdict}
+
+
+def test_a_closed_stdout_keeps_the_work_s_exit_status(files: ChainPaths) -> None:
+    """`dane-hook records ... | head -0` in process: the reader has gone before the first line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    saved = sys.stdout
+    sys.stdout = os.fdopen(write_end, "w", buffering=1)  # line-buffered: the first line fails
+    try:
+        ok = main(["records", "--cert", str(files.cert), "--format", "rdata"])
+        refused = main(["match", "--chain", str(files.fullchain), "--record", "3 1 1 " + "00" * 32])
+    finally:
+        sys.stdout.close()
+        sys.stdout = saved
+    assert (ok, refused) == (ExitCode.OK, ExitCode.UNSAFE)
+
+
+@pytest.mark.parametrize("command", ["enroll", "status", "release", "rollback", "publish"])
+@pytest.mark.parametrize("name", ["../../etc", "a/b", ".hidden", ".."])
+def test_every_cert_name_is_checked_before_it_becomes_a_path(
+    command: str, name: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """certbot refuses a --cert-name with a path separator (certbot/_internal/client.py
+    `_is_valid_lineagename`); dane-hook also refuses '..' and a leading '.'."""
+    dirs = ["--state-dir", str(tmp_path / "state"), "--served-dir", str(tmp_path / "served")]
+    dirs += ["--certbot-dir", str(tmp_path / "letsencrypt"), "--config", str(tmp_path / "none")]
+    code, out, err = run(capsys, command, "--cert-name", name, *dirs)
+    assert code == ExitCode.USAGE, (code, out, err)
+    assert "lineage name" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "state").exists()
+
+
+def test_the_readme_exit_table_is_generated_from_the_enum() -> None:
+    """Regenerate with: python -c 'from dane_hook.exitcodes import readme_table as t; print(t())'"""
+    from dane_hook.exitcodes import readme_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Exit status", 1)[1].split("\n## ", 1)[0]
+    assert readme_table() in section, readme_table()
+
+
+def test_a_stdout_closed_at_start_is_quiet_too(files: ChainPaths) -> None:
+    """`dane-hook records ... >&-`: Python starts with sys.stdout None."""
+    script = Path(sys.executable).parent / "dane-hook"
+    done = subprocess.run(
+        ["bash", "-c", f'"{script}" records --cert "{files.cert}" --format rdata >&-'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (ExitCode.OK, "")

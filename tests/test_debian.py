@@ -396,6 +396,7 @@ def test_the_suite_passes_against_the_installed_package(
         ignore=shutil.ignore_patterns("__pycache__", "test_debian.py"),
     )
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")  # pytest's markers, addopts
+    shutil.copy(ROOT / "README.md", copy / "README.md")  # tests that hold the README to the code
     (copy / "tests" / "test_installed_package.py").write_text(INSTALLED_PACKAGE_TEST)
     assert not (copy / "dane_hook").exists()
     env = system_environment(

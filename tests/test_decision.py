@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from dane_hook.certs.chain import ServedChain, build_chain
+from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport
+from dane_hook.rollover.assess import EnrolledInUse, in_use_at
 from dane_hook.rollover.decision import Publication, Published, Verdict, decide, decide_endpoint
-from dane_hook.rollover.plan import MAX_RRSET_RECORDS, make_plan
+from dane_hook.rollover.plan import MAX_RRSET_RECORDS, EndpointPlan, make_plan
 from dane_hook.tlsa.generate import certificate_record
 from dane_hook.tlsa.record import TLSARecord
 from tests import pki
@@ -245,3 +247,83 @@ def test_plan_warns_about_large_rrsets() -> None:
     plan = make_plan(candidate, [], [p], decide(candidate, None, [p], NOW), NOW)
     (warning,) = plan.endpoints[0].warnings
     assert f"{MAX_RRSET_RECORDS + 1} TLSA records" in warning
+
+
+# -- issue 15: what enrolled lineages have in use, and the served chain's own verdict ---------
+
+
+STAGED = pki.leaf(OLD_CA, label="decision staged next key")
+STRAY = pki.leaf(OLD_CA, label="decision nobody's key")
+
+
+def enrolled(
+    served: ServedChain | None, held: ServedChain | None, next_key: TLSARecord | None
+) -> EnrolledInUse:
+    return EnrolledInUse("mx", "acme.sh", (ENDPOINT,), served, held, next_key)
+
+
+def _plan_with(
+    candidate: ServedChain, lineage: EnrolledInUse, replacing: str | None = None
+) -> EndpointPlan:
+    records = {ee(OLD): LONG_AGO, ee(NEW_KEY_SAME_CA): LONG_AGO, ee(STAGED): LONG_AGO}
+    records[ee(STRAY)] = LONG_AGO
+    p = Published(ENDPOINT, Publication.SECURE, tuple(records), TTL, records)
+    decision = decide(candidate, lineage.served, [p], NOW)
+    in_use = in_use_at(candidate, [ENDPOINT], [lineage], replacing=replacing)
+    (endpoint,) = make_plan(candidate, [], [p], decision, NOW, in_use=in_use).endpoints
+    return endpoint
+
+
+def test_plan_of_the_served_chain_keeps_the_held_chain_and_the_staged_next_key() -> None:
+    served, held = chain(OLD, OLD_CA), chain(NEW_KEY_SAME_CA, OLD_CA)
+    endpoint = _plan_with(served, enrolled(served, held, ee(STAGED)))
+    assert endpoint.remove == (ee(STRAY),)
+    assert set(endpoint.keep) == {ee(OLD), ee(NEW_KEY_SAME_CA), ee(STAGED)}
+
+
+def test_plan_of_the_held_chain_removes_the_served_ones_keeps_the_staged_next_key() -> None:
+    served, held = chain(OLD, OLD_CA), chain(NEW_KEY_SAME_CA, OLD_CA)
+    endpoint = _plan_with(held, enrolled(served, held, ee(STAGED)))
+    assert set(endpoint.remove) == {ee(OLD), ee(STRAY)}  # step 3: the replaced chain's record
+    assert ee(STAGED) in endpoint.keep
+
+
+def test_plan_of_a_renewal_replaces_the_lineages_served_and_held_chains() -> None:
+    served, held = chain(OLD, OLD_CA), chain(STRAY, OLD_CA)
+    endpoint = _plan_with(
+        chain(NEW_KEY_SAME_CA, OLD_CA), enrolled(served, held, ee(STAGED)), replacing="mx"
+    )
+    assert set(endpoint.remove) == {ee(OLD), ee(STRAY)}
+    assert ee(STAGED) in endpoint.keep
+
+
+def test_plan_counts_only_the_lineages_at_the_endpoint() -> None:
+    served = chain(OLD, OLD_CA)
+    elsewhere = EnrolledInUse(
+        "other", "certbot", ("_25._tcp.other.example.test.",), None, None, ee(STAGED)
+    )
+    assert in_use_at(served, [ENDPOINT], [elsewhere]) == {}
+
+
+def test_the_served_chain_judged_by_itself_is_not_called_new() -> None:
+    served = chain(OLD, OLD_CA)
+    records = {ee(STRAY): LONG_AGO}
+    p = Published(ENDPOINT, Publication.SECURE, tuple(records), TTL, records)
+    own = decide_endpoint(served, served, p, NOW)
+    assert own.verdict is Verdict.UNSAFE and own.reason.startswith("the served chain fails")
+    renewal = decide_endpoint(chain(NEW_KEY_SAME_CA, OLD_CA), served, p, NOW)
+    assert renewal.reason.startswith("the new chain would fail")
+
+
+def test_a_promoted_plan_says_remove_now() -> None:
+    records = {ee(OLD): LONG_AGO, ee(NEW_KEY_SAME_CA): LONG_AGO}
+    p = Published(ENDPOINT, Publication.SECURE, tuple(records), TTL, records)
+    candidate = chain(NEW_KEY_SAME_CA, OLD_CA)
+    decision = decide(candidate, chain(OLD, OLD_CA), [p], NOW)
+    plan = make_plan(candidate, [], [p], decision, NOW)
+    zone = PLAN_RENDERERS[PlanFormat.ZONE]
+    before = zone(PlanReport([("mx", decision, plan)], NOW))
+    after = zone(PlanReport([("mx", decision, plan)], NOW, frozenset({"mx"})))
+    assert "once the new chain is served, remove" in before and "remove now" not in before
+    assert "remove now" in after and "once the new chain is served" not in after
+    assert ee(OLD).to_text() in after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def test_install_script_makes_a_working_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().startswith("dane-hook ")
+    # Built from the system's interpreter even when another python3 comes first on PATH (issue
+    # 15 item 9: a pyenv python3 under a 0700 home), and it says which.
+    system = Path("/usr/bin/python3")
+    if system.exists():
+        assert f"with {system} (Python " in done.stderr, done.stderr
+        config = (prefix / "pyvenv.cfg").read_text()
+        assert re.search(r"^home = /usr/bin$", config, re.MULTILINE), config
     command = bindir / "dane-hook"
     assert command.is_symlink() and command.resolve() == (prefix / "bin" / "dane-hook").resolve()
     cert = tmp_path / "cert.pem"

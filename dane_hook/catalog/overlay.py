@@ -49,7 +49,7 @@ def read_overlay(state_dir: Path | str) -> tuple[list[CatalogEntry], list[str]]:
     path = overlay_path(state_dir)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no state directory there: no overlay
         return [], []
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"CA catalog overlay {path}: cannot be read ({exc}); using the shipped one"]

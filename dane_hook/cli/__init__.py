@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NoReturn, TextIO, cast
 
 from dane_hook import __version__
 from dane_hook.errors import BadInput, Error, UsageError
 from dane_hook.exitcodes import ExitCode
+from dane_hook.storage import check_lineage_name
 
 # Subcommand name -> module under dane_hook.cli. Each module has add_arguments(parser) and
 # execute(args) -> int, and is imported only when its command runs: the hooks must start fast.
@@ -29,6 +32,7 @@ COMMANDS = {
     "rollback": ("rollback", "serve the previous version of a lineage again"),
     "publish": ("publish", "add and retire dane-hook's own TLSA records as due now (publisher)"),
     "acme-sh": ("acme_sh", "acme.sh --pre-hook (pre) and --reloadcmd wrapper (reload)"),
+    "probe": ("probe", "what each MX address presents on the wire; would a DANE sender deliver?"),
 }
 
 
@@ -80,14 +84,98 @@ _EXIT_FOR_ERROR: tuple[tuple[type[Error], ExitCode], ...] = (
 
 
 def exit_code_for(error: Error) -> ExitCode:
-    for kind, code in _EXIT_FOR_ERROR:
+    from dane_hook.rollover.served_view import ServedViewError
+
+    # A served view that cannot be read or written is a file or permission problem, the
+    # administrator's to fix like any bad input (issue 15); 4 stays "a lookup failed".
+    table: tuple[tuple[type[Error], ExitCode], ...] = (
+        *_EXIT_FOR_ERROR,
+        (ServedViewError, ExitCode.BAD_INPUT),
+    )
+    for kind, code in table:
         if isinstance(error, kind):
             return code
     # Anything else (a failed lookup, an unreadable state) means "could not decide".
     return ExitCode.UNKNOWN
 
 
+class _ClosedPipeGuard:
+    """sys.stdout that goes quiet once its reader has gone (`dane-hook pre | head -1`).
+
+    Command-line tools stop writing when the reader closes the pipe and finish their work; so
+    does dane-hook: the exit status stays that of the work (a hook's status is what certbot,
+    acme.sh and monitoring read), never "internal error". As the "Note on SIGPIPE" in Python's
+    `signal` documentation recommends, stdout is then pointed at /dev/null so that no later
+    flush (at the interpreter's exit either) raises again.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def _quiet(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._quiet()
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._quiet()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _quiet_when_stdout_closes() -> Iterator[None]:
+    original = sys.stdout
+    with contextlib.ExitStack() as stack:
+        stream: TextIO | None = original
+        if stream is None:  # started with stdout closed (`>&-`): Python sets it to None
+            stream = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
+        guard = _ClosedPipeGuard(stream)
+        sys.stdout = cast(TextIO, guard)
+        try:
+            yield
+            guard.flush()  # what is still buffered fails here, not at the interpreter's exit
+        finally:
+            sys.stdout = original
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Every --cert-name becomes a path (live/NAME, served/NAME): checked before any command
+    runs, as certbot checks its own (see `check_lineage_name`)."""
+    names = getattr(args, "cert_name", None)
+    for name in [names] if isinstance(names, str) else names or []:
+        try:
+            check_lineage_name(name, "--cert-name: lineage name")
+        except Error as exc:
+            raise UsageError(str(exc), exc.hint) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _quiet_when_stdout_closes():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in arguments or "--verbose" in arguments
     command = next((a for a in arguments if a in COMMANDS), None)
@@ -97,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return ExitCode.USAGE
+        _check_names(args)
         module = _command_module(COMMANDS[args.command][0])
         return int(module.execute(args))
     except SystemExit as exc:  # --help and --version

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from datetime import datetime, timezone
 
 from dane_hook.cli.inputs import add_endpoint_argument
@@ -12,6 +14,7 @@ from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.lineages import adopt, enroll
 from dane_hook.rollover.observe import parse_endpoint
 from dane_hook.sources.certbot import read_lineage
+from dane_hook.sources.certbot_hooks import HOOKS_DIR, check_hooks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,8 +47,23 @@ def execute(args: argparse.Namespace) -> int:
     print(f"                    ssl_key = <{served / 'privkey.pem'}")
     print(f"  nginx:            ssl_certificate {served / 'fullchain.pem'};")
     print(f"                    ssl_certificate_key {served / 'privkey.pem'};")
+    hooks = check_hooks(lineage)
+    if not hooks.missing:
+        print(f"certbot's renewals run dane-hook: {hooks.pre.source}; {hooks.deploy.source}")
+        return ExitCode.OK
+    warning = hooks.warning()
+    print(f"dane-hook: warning: {warning}", file=sys.stderr)
+    # certbot runs every executable of renewal-hooks/{pre,deploy}/ at each renewal
+    # (hooks.list_hooks); `certbot renew --pre-hook ...` on a certificate that is not due
+    # stores nothing ("No hooks were run"), `certbot reconfigure` (2.3+) stores them.
+    hooks_dir = hooks.config_dir / HOOKS_DIR
+    print("Install the hooks (the Debian package does), from dane-hook's packaging/certbot/:")
+    for kind in hooks.missing:
+        dropin = f"{kind}/00-dane-hook"
+        target = shlex.quote(str(hooks_dir / dropin))
+        print(f"  install -D -m 0755 packaging/certbot/{dropin} {target}")
     print(
-        "Then add the hooks: certbot renew --pre-hook 'dane-hook pre' "
-        "--deploy-hook 'dane-hook deploy'"
+        f"  (or, certbot 2.3+: certbot reconfigure --cert-name {shlex.quote(lineage.name)} "
+        "--pre-hook 'dane-hook pre' --deploy-hook 'dane-hook deploy')"
     )
     return ExitCode.OK

@@ -17,9 +17,19 @@ from dane_hook.dns.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.errors import UsageError
 from dane_hook.exitcodes import ExitCode
 from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
+from dane_hook.rollover.decision import Verdict
 from dane_hook.rollover.observe import Settings
 from dane_hook.rollover.promotion import Action, Context, Outcome, ReloadResult
 from dane_hook.rollover.state import StateStore
+from dane_hook.storage import LineageNameError, check_lineage_name
+
+
+def lineage_name(text: str) -> str:
+    """argparse type of --cert-name: a name certbot could have made, which becomes a path."""
+    try:
+        return check_lineage_name(text, "lineage name")
+    except LineageNameError as exc:
+        raise argparse.ArgumentTypeError(exc.diagnostics()) from exc
 
 
 def add_lookup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,8 +123,17 @@ def journal() -> logging.Logger:
 def summary(outcome: Outcome) -> str:
     """One line: what happened to the candidate and why."""
     verdict = outcome.decision.verdict.value
-    if outcome.action == Action.PROMOTED:
-        text = f"{outcome.lineage}: promoted (verdict {verdict}): the new chain is served"
+    rolled_back = outcome.probe.rolled_back if outcome.probe is not None else None
+    if rolled_back is not None:
+        text = (
+            f"{outcome.lineage}: promoted, then ROLLED BACK to version "
+            f"{rolled_back}: the probe found that a DANE sender would refuse it as served"
+        )
+    elif outcome.action == Action.PROMOTED:
+        text = f"{outcome.lineage}: promoted: the new chain is served"
+        note = next((d for d in outcome.decision.endpoints if d.verdict is not Verdict.SAFE), None)
+        if note is not None:  # incomplete, insecure, no DANE: served, with what is missing
+            text += f" (note: {note.endpoint} {note.verdict.value}: {note.reason})"
     elif outcome.action == Action.SERVED:
         text = f"{outcome.lineage}: the new chain is already served"
     elif outcome.action == Action.HELD:
@@ -141,6 +160,8 @@ def print_outcome(outcome: Outcome, now: datetime) -> None:
     print_reloads(outcome.reloads)
     for warning in outcome.warnings:
         print(f"dane-hook: warning: {warning}", file=sys.stderr)
-    if outcome.action != Action.SERVED:
-        report = PlanReport([(outcome.lineage, outcome.decision, outcome.plan)], now)
+    rolled_back = outcome.probe is not None and outcome.probe.rolled_back is not None
+    if outcome.action != Action.SERVED and not rolled_back:  # no "remove the old records"
+        served = frozenset({outcome.lineage}) if outcome.action == Action.PROMOTED else frozenset()
+        report = PlanReport([(outcome.lineage, outcome.decision, outcome.plan)], now, served)
         sys.stdout.write(PLAN_RENDERERS[PlanFormat.ZONE](report))

@@ -332,7 +332,7 @@ def _files() -> list[str]:
             "certbot deploy hook: runs dane-hook deploy before"
             " the other deploy hooks (certbot runs them in sorted order)",
         ),
-        ("dane-hook-release.timer", "systemd timer: runs dane-hook release hourly"),
+        ("dane-hook-release.timer", "systemd timer: runs dane-hook release every 5 minutes"),
     ]
     lines = [".SH FILES"]
     for path, text in entries:

@@ -52,7 +52,12 @@ def execute(args: argparse.Namespace) -> int:
                 continue
             print(f"  {o.endpoint}: the next renewal is NOT covered: {o.reason}")
             if o.add:
-                print("    publish now, and wait 2 x TTL before renewing:")
+                # certbot runs the pre-hook just before it gets a certificate it is renewing
+                # now (main.py _get_and_save_cert): nobody can wait; the deploy hook holds.
+                print(
+                    "    publish now: for an enrolled lineage the deploy hook holds the renewed "
+                    "chain until these are 2 x TTL old, and dane-hook release serves it then:"
+                )
             for record in o.add:
                 print(f"    {o.endpoint} {o.ttl or 3600} IN TLSA {record.to_text()}")
         print(f"  renewal window: {renewal.window_reason}")

@@ -6,14 +6,27 @@ import argparse
 import sys
 from datetime import datetime, timezone
 
-from dane_hook.cli.lineage import add_common_arguments, config_of, context_of, store_of
+from dane_hook.cli.lineage import (
+    add_common_arguments,
+    config_of,
+    context_of,
+    lineage_name,
+    store_of,
+)
 from dane_hook.cli.publish import print_reports
 from dane_hook.exitcodes import ExitCode
 from dane_hook.rollover.lineages import rollback
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cert-name", required=True, metavar="NAME")
+    parser.add_argument(
+        "--cert-name",
+        required=True,
+        metavar="NAME",
+        type=lineage_name,
+        help="the enrolled lineage (certbot's --cert-name, acme.sh's domain) to serve the "
+        "previous version of",
+    )
     parser.add_argument(
         "--force",
         action="store_true",

@@ -44,6 +44,8 @@ class CheckReport:
 class PlanReport:
     plans: Sequence[tuple[str, Decision, Plan]]
     now: datetime
+    served: frozenset[str] = frozenset()
+    """Labels whose chain is served already (just promoted): step 3 is due now."""
 
 
 def when(moment: datetime | None) -> str:
@@ -250,7 +252,10 @@ def _plan_zone(report: PlanReport) -> str:
         for endpoint in plan.endpoints:
             lines += [f"; {endpoint.endpoint} CA catalog: {note}" for note in endpoint.notes[:1]]
             lines += [f";   {note}" for note in endpoint.notes[1:]]
-        if plan.serve_now:
+        served = label in report.served
+        if served:
+            lines.append("; step 2: done: the new chain is served")
+        elif plan.serve_now:
             lines.append("; step 2: the new chain may be served now")
         elif plan.serve_from is not None:
             bound = " at the earliest" if plan.serve_from_is_lower_bound else ""
@@ -261,9 +266,12 @@ def _plan_zone(report: PlanReport) -> str:
         else:
             lines.append(
                 "; step 2: serve the new chain 2 x TTL after every authoritative server "
-                "serves step 1 (run dane-hook check again after publishing)"
+                "serves step 1: dane-hook release (the timer runs it) serves a held chain then"
             )
-        lines.append("; step 3: once the new chain is served, remove:")
+        if served:
+            lines.append("; step 3: the new chain is served: remove now:")
+        else:
+            lines.append("; step 3: once the new chain is served, remove:")
         for endpoint in plan.endpoints:
             lines += [
                 f";   {_zone_line(endpoint.endpoint, endpoint.ttl, r)}" for r in endpoint.remove

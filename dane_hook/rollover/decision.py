@@ -88,6 +88,10 @@ def _matures_at(record: TLSARecord, published: Published, now: datetime) -> date
     return (seen if seen is not None else now) + wait
 
 
+def _same_chain(one: ServedChain, other: ServedChain) -> bool:
+    return one is other or (one.leaf == other.leaf and one.issuers == other.issuers)
+
+
 def decide_endpoint(
     candidate: ServedChain,
     current: ServedChain | None,
@@ -115,9 +119,11 @@ def decide_endpoint(
     records = list(published.records)
     full = authenticate(candidate, records, host=host, now=now)
     if not full.authenticated:
-        return EndpointDecision(
-            endpoint, Verdict.UNSAFE, f"the new chain would fail: {full.reason}", match=full
-        )
+        # The chain served now judged against itself (preflight, status with nothing held) is
+        # no "new" chain: it fails already, DANE senders defer mail to it today.
+        served = current is not None and _same_chain(candidate, current)
+        what = "the served chain fails" if served else "the new chain would fail"
+        return EndpointDecision(endpoint, Verdict.UNSAFE, f"{what}: {full.reason}", match=full)
 
     # Records that every cache already holds, or that authenticate the chain served now
     # (an unchanged 3 1 1 under reuse_key is safe at once).

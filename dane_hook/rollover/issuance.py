@@ -26,7 +26,7 @@ from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.certs.keys import PublicKey
 from dane_hook.config import Config
 from dane_hook.errors import BadInput, Error
-from dane_hook.rollover.assess import coverage_by_endpoint
+from dane_hook.rollover.assess import coverage_by_endpoint, enrolled_in_use, in_use_at
 from dane_hook.rollover.decision import SERVABLE, SEVERITY, Decision, Verdict
 from dane_hook.rollover.ledger import load_ledger
 from dane_hook.rollover.lineages import served_dir_of
@@ -98,9 +98,20 @@ def judge_issuance(
     catalog = load_catalog(config.state_dir, now)
     coverage = coverage_by_endpoint(candidate, judged.observations, catalog, now)
     decision = _require_catalog_coverage(judged.decision, coverage)
+    # What other lineages at these endpoints serve or hold, and the staged next key, stay.
+    in_use = in_use_at(
+        candidate, list(judged.hosts), enrolled_in_use(config, state), replacing=folder.name
+    )
     plan = _plan_before_issuance(
         make_plan(
-            candidate, [], judged.published, decision, now, host_of=judged.hosts, current=current
+            candidate,
+            [],
+            judged.published,
+            decision,
+            now,
+            host_of=judged.hosts,
+            current=current,
+            in_use=in_use,
         ),
         candidate,
         known=coming.key is not None,

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from dane_hook.certs.chain import ServedChain, not_after
 from dane_hook.config import Config
-from dane_hook.errors import Error
-from dane_hook.rollover.assess import coverage_by_endpoint
+from dane_hook.errors import BadInput, Error
+from dane_hook.rollover.assess import MAX_PROCESSES, coverage_by_endpoint
 from dane_hook.rollover.decision import Decision
 from dane_hook.rollover.ledger import load_ledger
-from dane_hook.rollover.observe import Observation
+from dane_hook.rollover.observe import Observation, endpoints_of, observe
 from dane_hook.rollover.promotion import (
     Action,
     Context,
@@ -41,6 +41,7 @@ from dane_hook.rollover.renewal import EndpointOutlook, ari_warning, outlook
 from dane_hook.rollover.served_view import ChainFiles, ServedView
 from dane_hook.rollover.state import Enrollment, State
 from dane_hook.sources.certbot import Lineage, all_lineages, read_lineage
+from dane_hook.storage import check_lineage_name
 from dane_hook.tlsa.generate import certificate_record
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 
 
 def served_dir_of(config: Config, name: str) -> Path:
+    # The name becomes a path component here and under the state directory's candidates/.
+    check_lineage_name(name)
     return config.lineage(name).served_dir or config.served_dir / name
 
 
@@ -96,7 +99,16 @@ def enroll(config: Config, state: State, lineage: Lineage, endpoints: Sequence[s
 
 def adopt(context: Context, state: State, name: str) -> PublishReport | None:
     """`enroll --adopt`: the records that authenticate the served chain become dane-hook's
-    (the first rollover retires them), and what is due is published; None: no publisher."""
+    (the first rollover retires them), and what is due is published. Without a publisher
+    nothing could ever retire them: a usage error (exit 2), and nothing is enrolled."""
+    from dane_hook.errors import UsageError
+
+    if context.config.lineage(name).publish is None:
+        raise UsageError(
+            f"--adopt: lineage {name} has no publisher",
+            f'set publish = "NAME" in [lineage."{name}"] and a [publisher.NAME] table, '
+            "or enroll without --adopt",
+        )
     ledger = load_ledger(context.config.state_dir)
     return publish_due(name, context=context, state=state, ledger=ledger, adopt=True)
 
@@ -113,6 +125,7 @@ class Deployed:
 
 def deploy(context: Context, state: State, lineage: Lineage) -> Deployed:
     """certbot's deploy hook: promote or hold the renewed chain, then release the others."""
+    check_lineage_name(lineage.name)  # joined into the served view's and the candidates' paths
     outcome = consider(
         lineage.name,
         live_files(lineage),
@@ -141,8 +154,12 @@ class RolledBack:
     warnings: tuple[str, ...] = ()
 
 
-class NotEnrolled(Error):
-    """A lineage command for a lineage dane-hook does not serve."""
+class NotEnrolled(BadInput):
+    """A lineage command for a lineage dane-hook does not serve (exit 3, like a missing file)."""
+
+
+class NoPreviousVersion(BadInput):
+    """`rollback` of a served view that keeps no previous version (exit 3): nothing to serve."""
 
 
 def rollback(
@@ -164,12 +181,17 @@ def rollback(
     if enrollment is None:
         raise NotEnrolled(f"{name} is not enrolled", "run dane-hook enroll first")
     view = ServedView(Path(enrollment.served_dir))
+    if view.previous is None:
+        # A refusal, not a failure to decide: nothing was changed (README, exit status 3).
+        kept = f"keeps only version {view.current}" if view.current else "serves no version"
+        raise NoPreviousVersion(
+            f"{name}: no previous version to roll back to ({view.root} {kept})",
+            "a previous version exists once a renewal has been served",
+        )
     warnings: list[str] = []
     if context is not None and config.lineage(name).publish is not None:
         previous = view.previous
-        if previous is None:
-            view.rollback()  # raises the one-line "no previous version"
-        assert previous is not None
+        assert previous is not None  # refused above
         files = ChainFiles.read(
             *(
                 view.version_path(previous, n)
@@ -318,6 +340,8 @@ class LineageStatus:
     """The held candidate's decision, else the served chain's; None when there is neither."""
     renewal: NextRenewal | None = None
     next_renewal_note: str | None = None
+    observations: tuple[Observation, ...] = ()
+    """The endpoints as this run observed them, for monitoring (no second lookup)."""
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"lineage": self.lineage, "enrolled": self.enrollment is not None}
@@ -363,8 +387,22 @@ def status(
 ) -> list[LineageStatus]:
     """Per lineage (enrolled, configured or held): what is served, what is held and why."""
     config = context.config
-    found = []
-    for name in sorted(set(state.enrolled) | set(config.lineages) | set(state.held)):
+    known = set(state.enrolled) | set(config.lineages) | set(state.held)
+    for name in names or ():
+        check_lineage_name(name)
+        if name not in known:
+            # Like `rollback` of an unknown lineage: a name that names nothing is refused.
+            raise NotEnrolled(
+                f"{name} is not enrolled, configured or held",
+                "see 'dane-hook status' for the lineages dane-hook knows",
+            )
+    # Pass 1: each lineage's candidate and endpoints; pass 2 looks every endpoint of every
+    # lineage up in one observe() (threads, and worker processes for many), as `check` does,
+    # instead of one lookup pool per lineage; pass 3 decides per lineage.
+    pending: list[tuple[str, Enrollment | None, ServedView | None, ServedChain | None]] = []
+    pending_held: dict[str, dict[str, Any] | None] = {}
+    candidates: dict[str, tuple[ServedChain, list[str]]] = {}
+    for name in sorted(known):
         if names and name not in names:
             continue
         enrollment = enrollment_of(config, state, name)
@@ -386,20 +424,36 @@ def status(
                 candidate = chain_of(files, f"held {name}")
             except Error as exc:
                 held["error"] = exc.diagnostics()
-        if candidate is None:
+        pending.append((name, enrollment, view, served))
+        pending_held[name] = held
+        if candidate is not None:
+            explicit = explicit_endpoints(config, name, enrollment)
+            candidates[name] = (candidate, endpoints_of(candidate, explicit, config.ports))
+    every = list(dict.fromkeys(e for _, endpoints in candidates.values() for e in endpoints))
+    processes = min(os.cpu_count() or 1, MAX_PROCESSES)
+    observed = {
+        o.endpoint: o
+        for o in observe(every, context.settings, state, context.now, processes=processes)
+    }
+    catalog: Catalog | None = None
+    found = []
+    for name, enrollment, view, served in pending:
+        held = pending_held[name]
+        if name not in candidates:
             found.append(LineageStatus(name, enrollment, view, served, held, None))
             continue
-        judged = judge(
-            candidate, served, explicit_endpoints(config, name, enrollment), context, state
-        )
+        candidate, endpoints = candidates[name]
+        judged = judge(candidate, served, endpoints, context, state, observed)
         renewal = None
         note = None
         if served is not None and enrollment is not None and enrollment.source != "certbot":
             # acme.sh: `dane-hook acme-sh pre` judges the coming key before each issuance.
             note = "checked by 'dane-hook acme-sh pre' before each issuance"
         elif served is not None:
-            from dane_hook.catalog import load_catalog
+            if catalog is None:  # once per run, not once per lineage
+                from dane_hook.catalog import load_catalog
 
+                catalog = load_catalog(config.state_dir, context.now)
             try:
                 lineage: Lineage | None = read_lineage(config.certbot_dir, name)
             except Error:
@@ -409,11 +463,21 @@ def status(
                 served,
                 judged.observations,
                 judged.hosts,
-                load_catalog(config.state_dir, context.now),
+                catalog,
                 timeout=timeout,
                 now=context.now,
             )
         found.append(
-            LineageStatus(name, enrollment, view, served, held, judged.decision, renewal, note)
+            LineageStatus(
+                name,
+                enrollment,
+                view,
+                served,
+                held,
+                judged.decision,
+                renewal,
+                note,
+                judged.observations,
+            )
         )
     return found

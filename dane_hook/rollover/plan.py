@@ -46,6 +46,16 @@ class EndpointPlan:
 
 
 @dataclass(frozen=True)
+class InUse:
+    """What else is in use at one endpoint, whatever the plan's candidate: the chains of
+    enrolled lineages (served, held) and records that authenticate nothing yet but must stay
+    (the 3 1 1 of the key acme.sh staged for the next issuance, "current + next")."""
+
+    chains: tuple[ServedChain, ...] = ()
+    records: tuple[TLSARecord, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     endpoints: tuple[EndpointPlan, ...]
     serve_from: datetime | None
@@ -56,6 +66,13 @@ class Plan:
 
 def _authenticates(record: TLSARecord, chain: ServedChain, host: str | None, now: datetime) -> bool:
     return authenticate(chain, [record], host=host, now=now).authenticated
+
+
+def _pins_issuer(record: TLSARecord, chain: ServedChain) -> bool:
+    """Does this DANE-TA record pin the chain's issuing intermediate?"""
+    if record.usage != Usage.DANE_TA or not chain.issuers:
+        return False
+    return certificate_record(chain.issuers[0], *record.params) == record
 
 
 def _records_to_add(
@@ -119,6 +136,7 @@ def make_plan(
     host_of: dict[str, str] | None = None,
     coverage: Mapping[str, Coverage] | None = None,
     current: ServedChain | None = None,
+    in_use: Mapping[str, InUse] | None = None,
 ) -> Plan:
     """What to publish, when to serve the candidate, and what to remove afterwards.
 
@@ -127,7 +145,8 @@ def make_plan(
     authenticates any of them, or the candidate, is never proposed for removal.
     `coverage` (per endpoint, from the CA catalog) adds the records of the intermediates the
     CA may issue the next certificate from and keeps them; `current` is the chain served now,
-    counted only for the smallest set proposed when the RRset grows too large.
+    counted only for the smallest set proposed when the RRset grows too large. `in_use` (per
+    endpoint) adds what enrolled lineages serve, hold or have staged there: never removed.
     """
     plans: list[EndpointPlan] = []
     for p in published:
@@ -140,12 +159,15 @@ def make_plan(
             present = set(p.records)
             add += [r for r in covered.to_add if r not in present and r not in add]
         expected = covered.issuers.expected if covered is not None else ()
+        also = (in_use or {}).get(p.endpoint, InUse())
+        chains = (candidate, *served, *also.chains)
         keep: list[TLSARecord] = []
         remove: list[TLSARecord] = []
         for record in p.records:
-            chains = (candidate, *served)
-            if any(_authenticates(record, chain, host, now) for chain in chains) or any(
-                key.matches(record) for key in expected if record.usage == Usage.DANE_TA
+            if (
+                record in also.records
+                or any(_authenticates(record, chain, host, now) for chain in chains)
+                or any(key.matches(record) for key in expected if record.usage == Usage.DANE_TA)
             ):
                 keep.append(record)
             else:
@@ -153,14 +175,26 @@ def make_plan(
         later: list[TLSARecord] = []
         notes: list[str] = []
         if covered is not None and covered.applies:
-            later = [r.record for r in covered.retired if r.record in keep]
+            # A pin of a retired intermediate stays while a chain to serve is issued by it,
+            # as the catalog's note says, even where it authenticates nothing today (a DANE-TA
+            # name mismatch): it goes "later" (remove_later), not in step 3.
+            for retired in covered.retired:
+                issuing = retired.serves_chain or any(
+                    _pins_issuer(retired.record, c) for c in chains
+                )
+                if retired.record in remove and issuing:
+                    remove.remove(retired.record)
+                    keep.append(retired.record)
+                if retired.record in keep:
+                    later.append(retired.record)
             notes = [covered.summary(), *covered.notes()]
         warnings: list[str] = []
         smallest: list[TLSARecord] = []
         peak = len(p.records) + len(add)
         if peak > MAX_RRSET_RECORDS:
-            chains_now = [c for c in (current, candidate, *served) if c is not None]
+            chains_now = [c for c in (current, *chains) if c is not None]
             smallest = smallest_set(chains_now, p, covered)
+            smallest += [r for r in also.records if r not in smallest]
             what = "the current and next key"
             if covered is not None and covered.applies and covered.issuers.checkable:
                 what += f" and {covered.issuers.describe()}"

@@ -13,13 +13,21 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dane_hook.storage import DEFAULT_STATE_DIR, LOCK_FILE, StateError, write_atomically
+from dane_hook.storage import (
+    DEFAULT_STATE_DIR,
+    LOCK_FILE,
+    LineageNameError,
+    StateError,
+    check_lineage_name,
+    write_atomically,
+)
 from dane_hook.tlsa.record import TLSARecord
 
 STATE_FILE = "state.json"
@@ -111,6 +119,9 @@ class State:
     held: dict[str, Held] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     """What happened while loading (a corrupt file moved aside), for the caller to show."""
+    last_success: datetime | None = None
+    """When a release, deploy or status run last observed its lineages without a lookup
+    failure (monitoring's dane_hook_last_success_seconds)."""
 
     def observe(
         self, endpoint: str, published_everywhere: Iterable[TLSARecord], now: datetime
@@ -150,6 +161,7 @@ class State:
             },
             "enrolled": {name: e.to_json() for name, e in sorted(self.enrolled.items())},
             "held": {name: h.to_json() for name, h in sorted(self.held.items())},
+            "last_success": self.last_success.isoformat() if self.last_success else None,
         }
 
     @classmethod
@@ -165,10 +177,21 @@ class State:
                 parsed[str(text)] = _aware(when)
             first_seen[str(endpoint)] = parsed
         enrolled = {
-            str(n): Enrollment.from_json(e) for n, e in dict(document.get("enrolled", {})).items()
+            _name(n): Enrollment.from_json(e) for n, e in dict(document.get("enrolled", {})).items()
         }
-        held = {str(n): Held.from_json(h) for n, h in dict(document.get("held", {})).items()}
-        return cls(first_seen, enrolled, held)
+        held = {_name(n): Held.from_json(h) for n, h in dict(document.get("held", {})).items()}
+        for name, candidate in held.items():
+            _name(candidate.version, f"held version of {name}")  # candidates/NAME/VERSION
+        success = document.get("last_success")
+        return cls(first_seen, enrolled, held, last_success=_aware(success) if success else None)
+
+
+def _name(name: object, source: str = "lineage name") -> str:
+    """A lineage name (or version id) of the state file: it is joined into paths later."""
+    try:
+        return check_lineage_name(str(name), source)
+    except LineageNameError as exc:
+        raise ValueError(exc.diagnostics()) from exc
 
 
 class StateStore:
@@ -206,6 +229,46 @@ class StateStore:
             self._save(state)
         finally:
             os.close(lock)
+
+    @contextlib.contextmanager
+    def for_question(self, now: datetime | None = None) -> Iterator[State]:
+        """`locked` where the state directory can be written; else the state as read, unsaved.
+
+        For questions that change nothing (`check`, `plan`): they keep first-seen times where
+        they can, but need not. Without a writable state directory they answer from the state
+        file when it is readable, else without first-seen times (every record counts as first
+        seen now, which errs on waiting: RFC 7671 §8.1); one warning in `warnings` says so.
+        """
+        problem = self._unwritable()
+        entered = False
+        if problem is None:
+            try:
+                with self.locked(now) as state:
+                    entered = True
+                    yield state
+                return
+            except StateError as exc:
+                if entered:
+                    raise
+                problem = str(exc)
+        state = self.read()
+        known = "the saved first-seen times" if state.first_seen else "no first-seen times"
+        state.warnings.append(f"{problem}; answered with {known} (nothing saved)")
+        yield state
+
+    def _unwritable(self) -> str | None:
+        """Why the state directory cannot take a new file, or None (a real try, not access(2),
+        which says yes to root on a read-only mount)."""
+        try:
+            self._prepare()
+            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=self.directory)
+        except StateError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"state directory {self.directory}: not writable ({exc.strerror or exc})"
+        os.close(fd)
+        os.unlink(probe)
+        return None
 
     def read(self) -> State:
         """The state without taking the lock for writing (for status displays)."""
