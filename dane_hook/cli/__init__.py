@@ -84,15 +84,7 @@ _EXIT_FOR_ERROR: tuple[tuple[type[Error], ExitCode], ...] = (
 
 
 def exit_code_for(error: Error) -> ExitCode:
-    from dane_hook.rollover.served_view import ServedViewError
-
-    # A served view that cannot be read or written is a file or permission problem, the
-    # administrator's to fix like any bad input (issue 15); 4 stays "a lookup failed".
-    table: tuple[tuple[type[Error], ExitCode], ...] = (
-        *_EXIT_FOR_ERROR,
-        (ServedViewError, ExitCode.BAD_INPUT),
-    )
-    for kind, code in table:
+    for kind, code in _EXIT_FOR_ERROR:
         if isinstance(error, kind):
             return code
     # Anything else (a failed lookup, an unreadable state) means "could not decide".

@@ -21,15 +21,6 @@ from dane_hook.rollover.decision import Verdict
 from dane_hook.rollover.observe import Settings
 from dane_hook.rollover.promotion import Action, Context, Outcome, ReloadResult
 from dane_hook.rollover.state import StateStore
-from dane_hook.storage import LineageNameError, check_lineage_name
-
-
-def lineage_name(text: str) -> str:
-    """argparse type of --cert-name: a name certbot could have made, which becomes a path."""
-    try:
-        return check_lineage_name(text, "lineage name")
-    except LineageNameError as exc:
-        raise argparse.ArgumentTypeError(exc.diagnostics()) from exc
 
 
 def add_lookup_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dane_hook.cli.check import add_source_arguments, exit_of, print_warnings, request_of
-from dane_hook.cli.lineage import config_of, lineage_name, settings_of
+from dane_hook.cli.lineage import config_of, settings_of
 from dane_hook.config import Config
 from dane_hook.errors import UsageError
 from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport
@@ -28,7 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
     parser.add_argument(
         "--cert-name",
-        type=lineage_name,
         metavar="NAME",
         help="an enrolled lineage (certbot or acme.sh): the plan of its held chain, else of "
         "the chain it serves, at its endpoints",

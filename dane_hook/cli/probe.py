@@ -19,7 +19,6 @@ from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
     context_of,
-    lineage_name,
     store_of,
 )
 from dane_hook.errors import UsageError
@@ -51,7 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cert-name",
         action="append",
         default=[],
-        type=lineage_name,
         metavar="NAME",
         help="a lineage; repeatable",
     )

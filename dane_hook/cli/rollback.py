@@ -10,7 +10,6 @@ from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
     context_of,
-    lineage_name,
     store_of,
 )
 from dane_hook.cli.publish import print_reports
@@ -23,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cert-name",
         required=True,
         metavar="NAME",
-        type=lineage_name,
         help="the enrolled lineage (certbot's --cert-name, acme.sh's domain) to serve the "
         "previous version of",
     )

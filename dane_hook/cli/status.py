@@ -17,7 +17,6 @@ from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
     context_of,
-    lineage_name,
     store_of,
 )
 from dane_hook.errors import BadInput, Error, UsageError
@@ -52,9 +51,7 @@ DEFAULT_TEXTFILE = "/var/lib/prometheus/node-exporter/dane-hook.prom"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cert-name", action="append", type=lineage_name, metavar="NAME", help="only this lineage"
-    )
+    parser.add_argument("--cert-name", action="append", metavar="NAME", help="only this lineage")
     parser.add_argument(
         "--format",
         choices=[f.value for f in StatusFormat],

@@ -28,14 +28,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dane_hook.errors import Error
+from dane_hook.errors import BadInput
 
 FILES = ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
 _PRIVATE = {"privkey.pem", "combined.pem"}
 
 
-class ServedViewError(Error):
-    """The served view cannot be read or written."""
+class ServedViewError(BadInput):
+    """The served view cannot be read or written (exit 3): a file or permission problem, the
+    administrator's to fix like any bad input; exit 4 stays "a lookup failed" (issue 15)."""
 
 
 @dataclass(frozen=True)
