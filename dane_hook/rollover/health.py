@@ -355,11 +355,10 @@ def assess(
     The endpoints are those `status` observed (LineageStatus.observations); the RRSIG
     expirations come with the answer (TLSAAnswer.rrsig_expires)."""
     now = context.now
-    observed = _observations(statuses)
     secure = [
         o.answer
-        for found in observed.values()
-        for o in found
+        for entry in statuses
+        for o in entry.observations
         if o.published.status is Publication.SECURE
     ]
     # The lookup keeps the RRSIG expirations of a secure TLSA answer: no second query.
@@ -381,7 +380,7 @@ def assess(
         lineages.append(
             _lineage(
                 entry,
-                observed[entry.lineage],
+                entry.observations,
                 rrsigs,
                 next_key,
                 domain.next_renewal if domain is not None else None,
@@ -392,11 +391,6 @@ def assess(
             )
         )
     return Health(now, tuple(lineages), state.last_success)
-
-
-def _observations(statuses: Sequence[LineageStatus]) -> dict[str, Sequence[Observation]]:
-    """The endpoints `status` observed, per lineage (one batch for all lineages)."""
-    return {entry.lineage: entry.observations for entry in statuses}
 
 
 def _ledger_next_keys(context: Context) -> dict[str, TLSARecord]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dane_hook.certs.chain import ServedChain, not_after
 from dane_hook.config import Config
@@ -382,14 +382,26 @@ class LineageStatus:
         return entry
 
 
+class _Pending(NamedTuple):
+    """One lineage between `status`'s first pass (what to judge) and its decision."""
+
+    name: str
+    enrollment: Enrollment | None
+    view: ServedView | None
+    served: ServedChain | None
+    held: dict[str, Any] | None
+    candidate: ServedChain | None
+    explicit: tuple[str, ...]
+    endpoints: list[str]
+
+
 def status(
     context: Context, state: State, names: Sequence[str] | None, *, timeout: float
 ) -> list[LineageStatus]:
     """Per lineage (enrolled, configured or held): what is served, what is held and why."""
     config = context.config
     known = set(state.enrolled) | set(config.lineages) | set(state.held)
-    for name in names or ():
-        check_lineage_name(name)
+    for name in names or ():  # known names passed the lineage-name rule when they were loaded
         if name not in known:
             # Like `rollback` of an unknown lineage: a name that names nothing is refused.
             raise NotEnrolled(
@@ -399,9 +411,7 @@ def status(
     # Pass 1: each lineage's candidate and endpoints; pass 2 looks every endpoint of every
     # lineage up in one observe() (threads, and worker processes for many), as `check` does,
     # instead of one lookup pool per lineage; pass 3 decides per lineage.
-    pending: list[tuple[str, Enrollment | None, ServedView | None, ServedChain | None]] = []
-    pending_held: dict[str, dict[str, Any] | None] = {}
-    candidates: dict[str, tuple[ServedChain, list[str]]] = {}
+    pending: list[_Pending] = []
     for name in sorted(known):
         if names and name not in names:
             continue
@@ -424,12 +434,12 @@ def status(
                 candidate = chain_of(files, f"held {name}")
             except Error as exc:
                 held["error"] = exc.diagnostics()
-        pending.append((name, enrollment, view, served))
-        pending_held[name] = held
-        if candidate is not None:
-            explicit = explicit_endpoints(config, name, enrollment)
-            candidates[name] = (candidate, endpoints_of(candidate, explicit, config.ports))
-    every = list(dict.fromkeys(e for _, endpoints in candidates.values() for e in endpoints))
+        explicit = explicit_endpoints(config, name, enrollment)
+        endpoints = endpoints_of(candidate, explicit, config.ports) if candidate is not None else []
+        pending.append(
+            _Pending(name, enrollment, view, served, held, candidate, explicit, endpoints)
+        )
+    every = list(dict.fromkeys(e for entry in pending for e in entry.endpoints))
     processes = min(os.cpu_count() or 1, MAX_PROCESSES)
     observed = {
         o.endpoint: o
@@ -437,13 +447,11 @@ def status(
     }
     catalog: Catalog | None = None
     found = []
-    for name, enrollment, view, served in pending:
-        held = pending_held[name]
-        if name not in candidates:
+    for name, enrollment, view, served, held, candidate, explicit, _ in pending:
+        if candidate is None:
             found.append(LineageStatus(name, enrollment, view, served, held, None))
             continue
-        candidate, endpoints = candidates[name]
-        judged = judge(candidate, served, endpoints, context, state, observed)
+        judged = judge(candidate, served, explicit, context, state, observed)
         renewal = None
         note = None
         if served is not None and enrollment is not None and enrollment.source != "certbot":
