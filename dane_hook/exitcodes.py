@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -43,6 +44,15 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.PUBLISH_FAILED: "publish failed: a DNS update was refused or not sent; nothing "
     "removed, held chains stay held, retried at the next timer run",
 }
+
+
+# Which status wins when one command reports several results (README, "Exit status").
+_SEVERITY = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
+
+
+def worst_exit(codes: Sequence[ExitCode]) -> ExitCode:
+    """The exit status of several results: unsafe over unknown over wait over ok."""
+    return max(codes, key=_SEVERITY.index) if codes else ExitCode.OK
 
 
 def readme_table() -> str:

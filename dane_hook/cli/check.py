@@ -14,12 +14,11 @@ from dane_hook.cli.inputs import (
     EXIT_FOR_VERDICT,
     add_endpoint_argument,
     read_chain,
-    worst_exit,
 )
 from dane_hook.cli.lineage import add_lookup_arguments, config_of, settings_of
 from dane_hook.cli.probe import add_probe_arguments, limits_of
 from dane_hook.errors import UsageError
-from dane_hook.exitcodes import ExitCode
+from dane_hook.exitcodes import ExitCode, worst_exit
 from dane_hook.render.check import CHECK_RENDERERS, CheckFormat, CheckReport
 from dane_hook.rollover.assess import Candidate, CheckRequest, CheckResult, check_chains
 from dane_hook.sources.files import load_certificates, load_public_key

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.certs.keys import PublicKey
@@ -113,9 +112,3 @@ EXIT_FOR_VERDICT: dict[str, ExitCode] = {
     "unknown": ExitCode.UNKNOWN,
     "unsafe": ExitCode.UNSAFE,
 }
-_EXIT_ORDER = [ExitCode.OK, ExitCode.WAIT, ExitCode.UNKNOWN, ExitCode.UNSAFE]
-
-
-def worst_exit(codes: Sequence[ExitCode]) -> ExitCode:
-    """The exit status of several results: unsafe over unknown over wait over ok."""
-    return max(codes, key=_EXIT_ORDER.index) if codes else ExitCode.OK

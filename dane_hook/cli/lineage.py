@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT
 from dane_hook.config import Config, load_config
 from dane_hook.dns.lookup import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
 from dane_hook.errors import UsageError
-from dane_hook.exitcodes import ExitCode
+from dane_hook.exitcodes import ExitCode, worst_exit
 from dane_hook.render.check import PLAN_RENDERERS, PlanFormat, PlanReport, when
 from dane_hook.rollover.decision import Verdict
 from dane_hook.rollover.observe import Settings

@@ -10,9 +10,9 @@ import argparse
 from datetime import datetime, timezone
 
 from dane_hook.catalog import load_catalog
-from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT
 from dane_hook.cli.lineage import add_common_arguments, config_of, context_of, journal, store_of
-from dane_hook.exitcodes import ExitCode
+from dane_hook.exitcodes import ExitCode, worst_exit
 from dane_hook.rollover.lineages import preflight
 
 

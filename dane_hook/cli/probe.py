@@ -22,6 +22,7 @@ from dane_hook.cli.lineage import (
     store_of,
 )
 from dane_hook.errors import UsageError
+from dane_hook.exitcodes import worst_exit
 from dane_hook.probe.wire import Limits
 
 
@@ -102,7 +103,6 @@ def execute(args: argparse.Namespace) -> int:
         probe_targets,
         targets_of_domain,
         targets_of_endpoints,
-        worst,
     )
     from dane_hook.rollover.observe import parse_endpoint
 
@@ -147,7 +147,7 @@ def execute(args: argparse.Namespace) -> int:
         sections = [(title, report.lines())]
         body = report.to_json()
         addresses, problems, refuses = body["addresses"], body["problems"], body["refuses"]
-    code = worst(codes)
+    code = worst_exit(codes)
     if args.format == "json":
         document.update(
             exit_status=int(code), refuses=refuses, addresses=addresses, problems=problems

@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dane_hook.cli.inputs import EXIT_FOR_VERDICT, worst_exit
+from dane_hook.cli.inputs import EXIT_FOR_VERDICT
 from dane_hook.cli.lineage import (
     add_common_arguments,
     config_of,
@@ -20,7 +20,7 @@ from dane_hook.cli.lineage import (
     store_of,
 )
 from dane_hook.errors import BadInput, Error, UsageError
-from dane_hook.exitcodes import ExitCode
+from dane_hook.exitcodes import ExitCode, worst_exit
 from dane_hook.render.check import when
 from dane_hook.render.monitoring import NagiosState, Thresholds, nagios, prometheus
 from dane_hook.render.records import SCHEMA_VERSION
@@ -32,7 +32,7 @@ from dane_hook.rollover.health import (
     Options,
     assess,
 )
-from dane_hook.rollover.lineages import LineageStatus, NotEnrolled, status
+from dane_hook.rollover.lineages import LineageStatus, status
 from dane_hook.storage import write_atomically
 
 if TYPE_CHECKING:
@@ -157,7 +157,6 @@ def _execute(args: argparse.Namespace, chosen: StatusFormat | None) -> int:
     context = context_of(args, config, now)
     with store_of(config).locked(now) as state:
         found = status(context, state, args.cert_name, timeout=args.timeout)
-        _refuse_unknown(args.cert_name, found)
         health = assess(found, context=context, state=state, options=options)
         failed = any(e.verdict == "unknown" for h in health.lineages for e in h.endpoints)
         if not failed and not args.cert_name:
@@ -207,16 +206,6 @@ def exit_code(found: list[LineageStatus]) -> ExitCode:
     )
 
 
-def _refuse_unknown(names: list[str] | None, found: list[LineageStatus]) -> None:
-    """`--cert-name` of a lineage nothing knows fails as `rollback` does (issue 15 item 4)."""
-    missing = sorted(set(names or ()) - {e.lineage for e in found})
-    if missing:
-        raise NotEnrolled(
-            f"{', '.join(missing)} is not enrolled, configured or held",
-            "see 'dane-hook status' for the lineages dane-hook knows",
-        )
-
-
 def _write_textfile(path: Path, text: str) -> None:
     # node_exporter's textfile collector reads only *.prom files: the temporary file
     # (.NAME.XXXX) is never read half-written, the rename replaces the old file at once.
@@ -229,19 +218,10 @@ def _write_textfile(path: Path, text: str) -> None:
         ) from exc
 
 
-def served_wording(reason: str, entry: LineageStatus) -> str:
-    """Nothing is held: the chain judged is the one already served, not a new one (issue 15
-    item 9)."""
-    if entry.held is None:
-        return reason.replace("the new chain would fail", "the served chain fails")
-    return reason
-
-
 def _json_entry(entry: LineageStatus, health: LineageHealth) -> dict[str, Any]:
     document = entry.to_json()
     by_endpoint = {e.endpoint: e for e in health.endpoints}
     for item in document["endpoints"]:
-        item["reason"] = served_wording(item["reason"], entry)
         seen = by_endpoint.get(item["endpoint"])
         if seen is None:
             continue
@@ -274,8 +254,7 @@ def _print_text(found: list[LineageStatus], health: Health) -> None:
         else:
             print("  nothing held")
         for endpoint in entry["endpoints"]:
-            reason = served_wording(endpoint["reason"], status_entry)
-            print(f"  {endpoint['endpoint']} {endpoint['verdict']}: {reason}")
+            print(f"  {endpoint['endpoint']} {endpoint['verdict']}: {endpoint['reason']}")
         if "next_renewal_note" in entry:
             print(f"  next renewal: {entry['next_renewal_note']}")
         if "renewal_window" in entry:

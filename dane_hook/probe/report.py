@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from dane_hook.dns.exchange import DEFAULT_TIMEOUT, DEFAULT_TRIES, Resolver
-from dane_hook.exitcodes import ExitCode
+from dane_hook.exitcodes import ExitCode, worst_exit
 from dane_hook.probe.run import MAX_WORKERS, probe_all
 from dane_hook.probe.targets import Target, TargetSet, domain_targets, endpoint_targets
 from dane_hook.probe.verdict import AddressVerdict, Verdict, judge_all
@@ -36,12 +36,6 @@ _EXIT_FOR_VERDICT = {
     Verdict.BOGUS: ExitCode.UNKNOWN,
     Verdict.UNKNOWN: ExitCode.UNKNOWN,
 }
-_EXIT_ORDER = [ExitCode.OK, ExitCode.UNKNOWN, ExitCode.UNSAFE]
-
-
-def worst(codes: Sequence[ExitCode]) -> ExitCode:
-    """Unsafe over unknown over ok."""
-    return max(codes, key=_EXIT_ORDER.index) if codes else ExitCode.OK
 
 
 def exit_of_verdict(verdict: AddressVerdict) -> ExitCode:
@@ -82,7 +76,7 @@ class ProbeReport:
         codes = [exit_of_verdict(v) for v in self.verdicts]
         if self.problems:
             codes.append(ExitCode.UNKNOWN)
-        return worst(codes)
+        return worst_exit(codes)
 
     def line_of(self, verdict: AddressVerdict) -> str:
         """One line per address: verdict and reason, what was presented, served or not."""
@@ -271,5 +265,4 @@ __all__ = [
     "served_ders",
     "targets_of_domain",
     "targets_of_endpoints",
-    "worst",
 ]

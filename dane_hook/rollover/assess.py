@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from dane_hook.certs.chain import ServedChain, build_chain
 from dane_hook.config import Config
 from dane_hook.errors import Error
-from dane_hook.rollover.decision import Decision, Publication, decide
+from dane_hook.rollover.decision import Decision, Publication, decide, same_chain
 from dane_hook.rollover.ledger import load_ledger
 from dane_hook.rollover.observe import Observation, Settings, endpoints_of, host_of, observe
 from dane_hook.rollover.plan import InUse, Plan, make_plan
@@ -201,10 +201,6 @@ def enrolled_in_use(config: Config, state: State) -> list[EnrolledInUse]:
     return found
 
 
-def _same(one: ServedChain, other: ServedChain | None) -> bool:
-    return other is not None and one.leaf == other.leaf and one.issuers == other.issuers
-
-
 def in_use_at(
     candidate: ServedChain,
     endpoints: Sequence[str],
@@ -227,7 +223,8 @@ def in_use_at(
             if endpoint not in lineage.endpoints:
                 continue
             renewed = lineage.name == replacing  # a newer renewal replaces a held one too
-            if lineage.served is not None and not renewed and not _same(candidate, lineage.held):
+            promoting_held = same_chain(candidate, lineage.held)
+            if lineage.served is not None and not renewed and not promoting_held:
                 chains.append(lineage.served)
             if lineage.held is not None and not renewed:
                 chains.append(lineage.held)

@@ -88,8 +88,11 @@ def _matures_at(record: TLSARecord, published: Published, now: datetime) -> date
     return (seen if seen is not None else now) + wait
 
 
-def _same_chain(one: ServedChain, other: ServedChain) -> bool:
-    return one is other or (one.leaf == other.leaf and one.issuers == other.issuers)
+def same_chain(one: ServedChain, other: ServedChain | None) -> bool:
+    """The same leaf and issuers (two reads of one version are equal, not identical)."""
+    return other is not None and (
+        one is other or (one.leaf == other.leaf and one.issuers == other.issuers)
+    )
 
 
 def decide_endpoint(
@@ -121,7 +124,7 @@ def decide_endpoint(
     if not full.authenticated:
         # The chain served now judged against itself (preflight, status with nothing held) is
         # no "new" chain: it fails already, DANE senders defer mail to it today.
-        served = current is not None and _same_chain(candidate, current)
+        served = same_chain(candidate, current)
         what = "the served chain fails" if served else "the new chain would fail"
         return EndpointDecision(endpoint, Verdict.UNSAFE, f"{what}: {full.reason}", match=full)
 
