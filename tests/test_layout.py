@@ -14,7 +14,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "dane_hook"
 
 STAGES = [
-    ("", "errors", "exitcodes", "storage", "config"),
+    ("", "errors", "exitcodes", "storage", "dnsname", "config"),
     ("certs",),
     ("sources",),
     ("tlsa",),

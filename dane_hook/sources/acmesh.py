@@ -51,7 +51,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dane_hook.certs.chain import ServedChain, not_after, not_before
 from dane_hook.certs.keys import PublicKey
-from dane_hook.config import absolute_name
+from dane_hook.dnsname import absolute_name
 from dane_hook.errors import BadInput, UsageError, shown_path
 from dane_hook.sources.files import load_public_key, parse_certificates, read_input
 

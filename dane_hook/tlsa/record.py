@@ -15,13 +15,13 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 # Host and owner names are read by the configuration too, which comes first in the pipeline:
-# their rules live in dane_hook.config and are re-exported here, where records need them.
-from dane_hook.config import PROTOCOLS as PROTOCOLS
-from dane_hook.config import a_label as a_label
-from dane_hook.config import absolute_name as absolute_name
-from dane_hook.config import endpoint_name as endpoint_name
-from dane_hook.config import owner_name as owner_name
-from dane_hook.config import u_label_form as u_label_form
+# their rules live in dane_hook.dnsname and are re-exported here, where records need them.
+from dane_hook.dnsname import PROTOCOLS as PROTOCOLS
+from dane_hook.dnsname import a_label as a_label
+from dane_hook.dnsname import absolute_name as absolute_name
+from dane_hook.dnsname import endpoint_name as endpoint_name
+from dane_hook.dnsname import owner_name as owner_name
+from dane_hook.dnsname import u_label_form as u_label_form
 from dane_hook.errors import BadInput, shown
 
 if TYPE_CHECKING:
